@@ -1,0 +1,74 @@
+"""The ``gatekeeper`` command: one entry point for every process and operator task."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from bot.config import ConfigError, Settings, load_config
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gatekeeper")
+def main() -> None:
+    """Gatekeeper: promote ML models between environments from Slack."""
+
+
+@main.group()
+def config() -> None:
+    """Check gatekeeper.yaml."""
+
+
+@config.command("check")
+@click.argument("file", required=False, type=click.Path(path_type=Path))
+def config_check(file: Path | None) -> None:
+    """Print every problem in FILE (default: $GATEKEEPER_CONFIG or ./gatekeeper.yaml)."""
+    path = file or Settings().gatekeeper_config
+    try:
+        loaded = load_config(path)
+    except ConfigError as error:
+        click.echo(f"{path}: {len(error.problems)} problem(s)", err=True)
+        for problem in error.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"{path}: OK ({len(loaded.environments)} environments, "
+        f"{len(loaded.models)} models, {len(loaded.policies)} policies)"
+    )
+
+
+@main.group()
+def db() -> None:
+    """Manage Gatekeeper's database."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Alembic revision to reach.")
+def db_upgrade(revision: str) -> None:
+    """Migrate the database named by DATABASE_URL (default: a SQLite file) to the latest schema."""
+    from bot.store.migrations import upgrade
+
+    settings = Settings()
+    upgrade(settings.database_url, revision)
+    click.echo(f"database {settings.redacted_database_url} is at {revision}")
+
+
+@main.group()
+def audit() -> None:
+    """Inspect the append-only audit log."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Walk the audit log's hash chain; exit 1 and name the first row that was altered."""
+    from bot.store.audit import verify_chain
+    from bot.store.database import make_engine
+
+    settings = Settings()
+    check = verify_chain(make_engine(settings.database_url))
+    if not check.intact:
+        click.echo(f"audit log altered: {check.problem}", err=True)
+        sys.exit(1)
+    click.echo(f"audit log intact: {check.rows} rows")

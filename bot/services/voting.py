@@ -1,0 +1,108 @@
+"""Approve and reject: one vote per person, counted under a lock, audited either way."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.domain.approvals import (
+    Ballot,
+    Decision,
+    Membership,
+    Tally,
+    Vote,
+    check_vote,
+    is_user_group,
+    tally,
+)
+from bot.domain.errors import VoteRefused
+from bot.domain.policy import Policy
+from bot.domain.promotion import CandidateState
+from bot.store.repositories import UnitOfWork
+
+
+@dataclass(frozen=True)
+class VoteCast:
+    candidate_id: int
+    state: CandidateState
+    tally: Tally
+    #: True when this vote decided the candidate (approved or rejected it).
+    decided: bool
+
+
+class KnownMembership:
+    """The voter's groups, resolved before the transaction so no lock waits on Slack."""
+
+    def __init__(self, voter: str, groups: frozenset[str]) -> None:
+        self._voter, self._groups = voter, groups
+
+    def members(self, group_id: str) -> frozenset[str]:
+        return frozenset({self._voter}) if group_id in self._groups else frozenset()
+
+
+def resolve_membership(voter: str, ids: Iterable[str], membership: Membership) -> KnownMembership:
+    groups = frozenset(g for g in ids if is_user_group(g) and voter in membership.members(g))
+    return KnownMembership(voter, groups)
+
+
+def cast_vote(
+    unit_of_work: Callable[[], UnitOfWork],
+    policy_for: Callable[[str], Policy],
+    membership: Membership,
+    candidate_id: int,
+    voter: str,
+    decision: Decision,
+    now: datetime,
+    reason: str = "",
+) -> VoteCast:
+    """Count ``voter``'s vote on a candidate, or raise ``VoteRefused`` saying why (and audit it)."""
+    subject = f"candidate:{candidate_id}"
+    with unit_of_work() as uow:
+        peek = uow.candidates.get(candidate_id)
+        policy = policy_for(peek.target_env)
+    override_by = frozenset(peek.verdict.get("override_by", ()))
+    known = resolve_membership(voter, policy.approvers | override_by, membership)
+
+    with unit_of_work() as uow:
+        row = uow.candidates.get(candidate_id, for_update=True)
+        state = CandidateState(row.state)
+        ballot = Ballot(state, row.requester, row.author, row.expires_at, override_by)
+        votes = uow.votes.for_candidate(candidate_id)
+        try:
+            check_vote(policy, ballot, votes, voter, decision, known, now)
+            vote = Vote(voter, decision, reason, now)
+            uow.votes.add(candidate_id, vote, now)
+        except VoteRefused as refused:
+            uow.session.rollback()
+            uow.session.begin()
+            uow.audit.append(
+                voter,
+                "vote.refused",
+                subject,
+                {"decision": decision.value, "why": str(refused), "state": state.value},
+                at=now,
+            )
+            uow.commit()
+            raise
+        uow.audit.append(voter, f"vote.{decision.value}", subject, {"reason": reason}, at=now)
+        counted = tally(policy, state, [*votes, vote])
+        outcome = counted.outcome()
+        if outcome is not None:
+            why = reason if outcome is CandidateState.REJECTED else _approved_by(counted)
+            uow.candidates.transition(row, outcome, actor=voter, now=now, reason=why)
+            uow.audit.append(
+                voter,
+                f"candidate.{outcome.value}",
+                subject,
+                {"from": state.value, "reason": why},
+                at=now,
+            )
+        uow.commit()
+        return VoteCast(candidate_id, CandidateState(row.state), counted, outcome is not None)
+
+
+def _approved_by(counted: Tally) -> str:
+    if counted.override is not None:
+        return f"block overridden by {counted.override.voter}"
+    return "approved by " + ", ".join(counted.approvals)

@@ -1,0 +1,1 @@
+"""Gatekeeper's database: candidates, votes, promotions, champions, Slack refs, outbox, audit."""

@@ -1,0 +1,455 @@
+"""Repositories over one session, and the unit of work that commits them together."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.domain.approvals import Decision, Vote
+from bot.domain.candidates import Candidate
+from bot.domain.errors import AlreadyVoted, GatekeeperError, IllegalTransition
+from bot.domain.policy import Verdict
+from bot.domain.promotion import CandidateState, PromotionStep, StepStatus, check_transition
+from bot.store.audit import AuditLog
+from bot.store.codec import bundle_to_json, verdict_to_json
+from bot.store.models import (
+    CandidateRow,
+    ChampionRow,
+    OutboxRow,
+    PromotionRow,
+    PromotionStepRow,
+    SlackMessageRow,
+    TransitionRow,
+    VoteRow,
+)
+
+
+class CandidateNotFound(GatekeeperError):
+    pass
+
+
+class CandidateExists(GatekeeperError):
+    """The same model version is already a live candidate for that environment."""
+
+    def __init__(self, existing: CandidateRow) -> None:
+        super().__init__(
+            f"{existing.model} version {existing.version} is already a candidate for "
+            f"{existing.target_env} (#{existing.id}, {existing.state})"
+        )
+        self.existing = existing
+
+
+class PromotionInProgress(GatekeeperError):
+    pass
+
+
+class Candidates:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(
+        self,
+        candidate: Candidate,
+        verdict: Verdict,
+        *,
+        actor: str,
+        now: datetime,
+        champion_version: str | None = None,
+        champion_metrics: dict[str, float] | None = None,
+        expires_at: datetime | None = None,
+    ) -> CandidateRow:
+        """Store a new candidate in the state its verdict gives; refuse a live duplicate."""
+        existing = self.find_live(candidate.model, candidate.version, candidate.target_env)
+        if existing is not None:
+            raise CandidateExists(existing)
+        state = verdict.initial_state
+        row = CandidateRow(
+            model=candidate.model,
+            version=candidate.version,
+            source_env=candidate.source_env,
+            target_env=candidate.target_env,
+            state=state.value,
+            requester=candidate.requester,
+            author=candidate.author,
+            bundle=bundle_to_json(candidate.bundle),
+            metrics=dict(candidate.metrics),
+            champion_version=champion_version,
+            champion_metrics=champion_metrics,
+            verdict=verdict_to_json(verdict),
+            created_at=now,
+            updated_at=now,
+            expires_at=expires_at,
+        )
+        try:
+            with self._session.begin_nested():
+                self._session.add(row)
+        except IntegrityError:
+            # Lost a race with another process proposing the same version.
+            found = self.find_live(candidate.model, candidate.version, candidate.target_env)
+            if found is None:
+                raise
+            raise CandidateExists(found) from None
+        self._session.add(
+            TransitionRow(
+                candidate_id=row.id,
+                from_state=None,
+                to_state=state.value,
+                actor=actor,
+                reason="; ".join(verdict.reasons),
+                at=now,
+            )
+        )
+        return row
+
+    def get(self, candidate_id: int, *, for_update: bool = False) -> CandidateRow:
+        """The candidate, locked against concurrent changes when ``for_update``."""
+        query = select(CandidateRow).where(CandidateRow.id == candidate_id)
+        if for_update:
+            query = query.with_for_update()
+        row = self._session.scalars(query).one_or_none()
+        if row is None:
+            raise CandidateNotFound(f"there is no candidate #{candidate_id}")
+        return row
+
+    def find_live(self, model: str, version: str, target_env: str) -> CandidateRow | None:
+        live = ("pending", "blocked", "approved", "promoting")
+        return self._session.scalars(
+            select(CandidateRow).where(
+                CandidateRow.model == model,
+                CandidateRow.version == version,
+                CandidateRow.target_env == target_env,
+                CandidateRow.state.in_(live),
+            )
+        ).one_or_none()
+
+    def in_states(self, states: Iterable[CandidateState]) -> Sequence[CandidateRow]:
+        return self._session.scalars(
+            select(CandidateRow)
+            .where(CandidateRow.state.in_([s.value for s in states]))
+            .order_by(CandidateRow.id)
+        ).all()
+
+    def transition(
+        self,
+        row: CandidateRow,
+        to_state: CandidateState,
+        *,
+        actor: str,
+        now: datetime,
+        reason: str | None = None,
+    ) -> CandidateRow:
+        """Move a candidate to ``to_state`` if the lifecycle allows it and nobody moved it first."""
+        from_state = CandidateState(row.state)
+        check_transition(from_state, to_state)
+        values: dict[str, Any] = {"state": to_state.value, "updated_at": now}
+        if reason is not None:
+            values["reason"] = reason
+        result = self._session.execute(
+            update(CandidateRow)
+            .where(CandidateRow.id == row.id, CandidateRow.state == from_state.value)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        current = self._session.get(CandidateRow, row.id, populate_existing=True)
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            # Someone moved it first; judge the change against where it really is now.
+            raise IllegalTransition(current.state if current else "gone", to_state.value)
+        self._session.add(
+            TransitionRow(
+                candidate_id=row.id,
+                from_state=from_state.value,
+                to_state=to_state.value,
+                actor=actor,
+                reason=reason,
+                at=now,
+            )
+        )
+        assert current is not None
+        return current
+
+    def transitions(self, candidate_id: int) -> Sequence[TransitionRow]:
+        return self._session.scalars(
+            select(TransitionRow)
+            .where(TransitionRow.candidate_id == candidate_id)
+            .order_by(TransitionRow.id)
+        ).all()
+
+
+class Votes:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def for_candidate(self, candidate_id: int) -> list[Vote]:
+        rows = self._session.scalars(
+            select(VoteRow).where(VoteRow.candidate_id == candidate_id).order_by(VoteRow.id)
+        )
+        return [Vote(r.voter, Decision(r.decision), r.reason or "", r.at) for r in rows]
+
+    def add(self, candidate_id: int, vote: Vote, now: datetime) -> None:
+        """Record a vote; the database's one-vote-per-person constraint is the final word."""
+        try:
+            with self._session.begin_nested():
+                self._session.add(
+                    VoteRow(
+                        candidate_id=candidate_id,
+                        voter=vote.voter,
+                        decision=vote.decision.value,
+                        reason=vote.reason or None,
+                        at=vote.at or now,
+                    )
+                )
+        except IntegrityError:
+            raise AlreadyVoted("you already voted on this candidate") from None
+
+
+class Champions:
+    """Where each model's champion alias pointed in each environment, newest last."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def record(
+        self,
+        model: str,
+        environment: str,
+        version: str,
+        *,
+        cause: str,
+        actor: str,
+        now: datetime,
+        images: dict[str, str] | None = None,
+        promotion_id: int | None = None,
+    ) -> ChampionRow:
+        current = self.current(model, environment)
+        row = ChampionRow(
+            model=model,
+            environment=environment,
+            version=version,
+            previous_version=current.version if current else None,
+            images=images or {},
+            promotion_id=promotion_id,
+            cause=cause,
+            actor=actor,
+            at=now,
+        )
+        self._session.add(row)
+        self._session.flush()
+        return row
+
+    def history(self, model: str, environment: str) -> Sequence[ChampionRow]:
+        return self._session.scalars(
+            select(ChampionRow)
+            .where(ChampionRow.model == model, ChampionRow.environment == environment)
+            .order_by(ChampionRow.id)
+        ).all()
+
+    def current(self, model: str, environment: str) -> ChampionRow | None:
+        history = self.history(model, environment)
+        return history[-1] if history else None
+
+    def rollback_target(self, model: str, environment: str) -> ChampionRow | None:
+        """The champion before the current one: the row whose version the current replaced."""
+        history = self.history(model, environment)
+        if not history or history[-1].previous_version is None:
+            return None
+        wanted = history[-1].previous_version
+        return next((row for row in reversed(history[:-1]) if row.version == wanted), None)
+
+
+class Promotions:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def start(
+        self,
+        candidate_id: int,
+        *,
+        kind: str,
+        model: str,
+        target_env: str,
+        previous_champion: str | None,
+        now: datetime,
+    ) -> PromotionRow:
+        """Open a promotion; refused while another one runs for the same model and environment."""
+        row = PromotionRow(
+            candidate_id=candidate_id,
+            kind=kind,
+            state="running",
+            model=model,
+            target_env=target_env,
+            previous_champion=previous_champion,
+            started_at=now,
+        )
+        try:
+            with self._session.begin_nested():
+                self._session.add(row)
+        except IntegrityError:
+            raise PromotionInProgress(
+                f"a promotion of {model} to {target_env} is already running"
+            ) from None
+        return row
+
+    def finish(
+        self, row: PromotionRow, state: str, now: datetime, error: str | None = None
+    ) -> None:
+        row.state, row.finished_at, row.error = state, now, error
+        self._session.flush()
+
+    def step_statuses(self, promotion_id: int) -> dict[PromotionStep, StepStatus]:
+        rows = self._session.scalars(
+            select(PromotionStepRow).where(PromotionStepRow.promotion_id == promotion_id)
+        )
+        return {PromotionStep(r.step): StepStatus(r.status) for r in rows}
+
+    def record_step(
+        self,
+        promotion_id: int,
+        step: PromotionStep,
+        status: StepStatus,
+        now: datetime,
+        *,
+        details: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> PromotionStepRow:
+        """Persist a step's progress: started (RUNNING, one more attempt) or its outcome."""
+        row = self._session.scalars(
+            select(PromotionStepRow).where(
+                PromotionStepRow.promotion_id == promotion_id,
+                PromotionStepRow.step == step.value,
+            )
+        ).one_or_none()
+        if row is None:
+            row = PromotionStepRow(
+                promotion_id=promotion_id, step=step.value, status=status.value, attempts=0,
+                details={},
+            )  # fmt: skip
+            self._session.add(row)
+        row.status = status.value
+        if status is StepStatus.RUNNING:
+            row.attempts += 1
+            row.started_at = now
+        else:
+            row.finished_at = now
+        if details:
+            row.details = {**row.details, **details}
+        row.error = error
+        self._session.flush()
+        return row
+
+
+class SlackMessages:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def remember(self, candidate_id: int, kind: str, channel: str, ts: str) -> None:
+        self._session.add(
+            SlackMessageRow(candidate_id=candidate_id, kind=kind, channel=channel, ts=ts)
+        )
+        self._session.flush()
+
+    def find(self, candidate_id: int, kind: str = "card") -> SlackMessageRow | None:
+        return self._session.scalars(
+            select(SlackMessageRow).where(
+                SlackMessageRow.candidate_id == candidate_id, SlackMessageRow.kind == kind
+            )
+        ).one_or_none()
+
+
+class Outbox:
+    """Messages stored with the change that caused them, delivered later and in order."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def enqueue(
+        self,
+        method: str,
+        payload: dict[str, Any],
+        *,
+        ordering_key: str,
+        now: datetime,
+        candidate_id: int | None = None,
+        dedupe_key: str | None = None,
+    ) -> OutboxRow | None:
+        """Queue a Web API call; None when ``dedupe_key`` was queued before."""
+        if (
+            dedupe_key is not None
+            and self._session.scalars(
+                select(OutboxRow.id).where(OutboxRow.dedupe_key == dedupe_key)
+            ).first()
+        ):
+            return None
+        row = OutboxRow(
+            ordering_key=ordering_key,
+            method=method,
+            payload=payload,
+            candidate_id=candidate_id,
+            dedupe_key=dedupe_key,
+            created_at=now,
+            deliver_after=now,
+            attempts=0,
+        )
+        self._session.add(row)
+        self._session.flush()
+        return row
+
+    def due(self, now: datetime, limit: int = 100) -> list[OutboxRow]:
+        """The oldest undelivered message of each ordering key, if it is due."""
+        pending = self._session.scalars(
+            select(OutboxRow).where(OutboxRow.delivered_at.is_(None)).order_by(OutboxRow.id)
+        )
+        heads: dict[str, OutboxRow] = {}
+        for row in pending:
+            heads.setdefault(row.ordering_key, row)
+        return [row for row in heads.values() if row.deliver_after <= now][:limit]
+
+    def delivered(self, row: OutboxRow, now: datetime) -> None:
+        row.delivered_at = now
+        row.attempts += 1
+        self._session.flush()
+
+    def retry_later(self, row: OutboxRow, now: datetime, after: timedelta, error: str) -> None:
+        row.attempts += 1
+        row.deliver_after = now + after
+        row.last_error = error
+        self._session.flush()
+
+
+class UnitOfWork:
+    """One transaction over every repository; nothing is kept unless ``commit`` is called."""
+
+    session: Session
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._session_factory = session_factory
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self._session_factory()
+        self.session.begin()
+        self.candidates = Candidates(self.session)
+        self.votes = Votes(self.session)
+        self.champions = Champions(self.session)
+        self.promotions = Promotions(self.session)
+        self.slack_messages = SlackMessages(self.session)
+        self.outbox = Outbox(self.session)
+        self.audit = AuditLog(self.session)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # close() discards an uncommitted transaction without expiring the loaded rows, so
+        # callers can still read what they fetched.
+        self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
