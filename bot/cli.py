@@ -33,10 +33,16 @@ def config_check(file: Path | None) -> None:
         for problem in error.problems:
             click.echo(f"  {problem}", err=True)
         sys.exit(1)
-    click.echo(
-        f"{path}: OK ({len(loaded.environments)} environments, "
-        f"{len(loaded.models)} models, {len(loaded.policies)} policies)"
+    counts = (
+        _count(len(loaded.environments), "environment", "environments"),
+        _count(len(loaded.models), "model", "models"),
+        _count(len(loaded.policies), "policy", "policies"),
     )
+    click.echo(f"{path}: OK ({', '.join(counts)})")
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 @main.group()

@@ -22,6 +22,16 @@ from bot.domain.errors import (
 from bot.domain.policy import Policy
 from bot.domain.promotion import CandidateState
 
+_CLOSED = {
+    CandidateState.APPROVED: "is already approved",
+    CandidateState.REJECTED: "was rejected",
+    CandidateState.EXPIRED: "has expired",
+    CandidateState.PROMOTING: "is being promoted",
+    CandidateState.PROMOTED: "was promoted",
+    CandidateState.FAILED: "failed to promote",
+    CandidateState.ROLLED_BACK: "was rolled back",
+}
+
 
 class Decision(StrEnum):
     APPROVE = "approve"
@@ -77,7 +87,7 @@ def check_vote(
 ) -> None:
     """Refuse a vote that must not count, with a reason for the voter; return if it counts."""
     if ballot.state not in (CandidateState.PENDING, CandidateState.BLOCKED):
-        raise CandidateClosed(f"this candidate is already {ballot.state.value.replace('_', ' ')}")
+        raise CandidateClosed(f"this candidate {_CLOSED[ballot.state]}; votes are closed")
     if ballot.expires_at is not None and now >= ballot.expires_at:
         raise CandidateExpired(f"this candidate expired at {ballot.expires_at:%Y-%m-%d %H:%M %Z}")
     earlier = next((v for v in votes if v.voter == voter), None)

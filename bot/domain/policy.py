@@ -152,7 +152,12 @@ def evaluate(
             results,
             policy.override_by if overridable else frozenset(),
         )
-    passed = f"all {len(results)} gates pass" if results else "no gates configured"
+    applied = len(results) - len(notes)
+    passed = (
+        f"all {applied} gate{'s' if applied != 1 else ''} pass{'' if applied != 1 else 'es'}"
+        if applied
+        else "no gates applied"
+    )
     if policy.approvals == 0:
         reasons = (f"{passed}; the policy approves", *notes)
         return Verdict(VerdictKind.AUTO_APPROVE, reasons, results)

@@ -254,12 +254,17 @@ class Champions:
         return history[-1] if history else None
 
     def rollback_target(self, model: str, environment: str) -> ChampionRow | None:
-        """The champion before the current one: the row whose version the current replaced."""
-        history = self.history(model, environment)
-        if not history or history[-1].previous_version is None:
-            return None
-        wanted = history[-1].previous_version
-        return next((row for row in reversed(history[:-1]) if row.version == wanted), None)
+        """The champion before the current one; rolling back twice goes two champions back."""
+        stack: list[ChampionRow] = []
+        for row in self.history(model, environment):
+            if row.cause == "rollback":
+                # A rollback undoes the champions above the version it returned to.
+                while stack and stack[-1].version != row.version:
+                    stack.pop()
+                if stack:
+                    stack.pop()
+            stack.append(row)
+        return stack[-2] if len(stack) >= 2 else None
 
 
 class Promotions:

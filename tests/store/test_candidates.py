@@ -95,27 +95,27 @@ def test_an_illegal_transition_is_refused_by_the_database(
     """Raw SQL, as a careless script would write it: the database's trigger refuses."""
     candidate_id = new_candidate()
     _force_state(engine, candidate_id, from_state)
-    with pytest.raises(sa.exc.DatabaseError, match="illegal candidate transition"):
-        with engine.begin() as connection:
-            connection.execute(
-                sa.text("UPDATE candidates SET state = :s WHERE id = :id"),
-                {"s": to_state.value, "id": candidate_id},
-            )
+    with (
+        pytest.raises(sa.exc.DatabaseError, match="illegal candidate transition"),
+        engine.begin() as connection,
+    ):
+        connection.execute(
+            sa.text("UPDATE candidates SET state = :s WHERE id = :id"),
+            {"s": to_state.value, "id": candidate_id},
+        )
     assert _state(engine, candidate_id) == from_state.value
 
 
 def test_a_candidate_cannot_be_inserted_already_promoted(engine: Engine) -> None:
-    with pytest.raises(sa.exc.DatabaseError, match="cannot start"):
-        with engine.begin() as connection:
-            connection.execute(
-                sa.text(
-                    "INSERT INTO candidates (model, version, source_env, target_env, state, "
-                    "bundle, metrics, verdict, created_at, updated_at) VALUES "
-                    "('m', '1', 'dev', 'staging', 'promoted', '{}', '{}', '{}', "
-                    ":now, :now)"
-                ),
-                {"now": NOW},
-            )
+    with pytest.raises(sa.exc.DatabaseError, match="cannot start"), engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO candidates (model, version, source_env, target_env, state, "
+                "bundle, metrics, verdict, created_at, updated_at) VALUES "
+                "('m', '1', 'dev', 'staging', 'promoted', '{}', '{}', '{}', :now, :now)"
+            ),
+            {"now": NOW},
+        )
     with engine.connect() as connection:
         assert connection.scalar(sa.text("SELECT count(*) FROM candidates")) == 0
 

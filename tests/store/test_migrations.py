@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from bot.domain.promotion import INITIAL_STATES, TRANSITIONS, CandidateState
+from bot.domain.promotion import TRANSITIONS, CandidateState
 from bot.store.database import make_engine
 from bot.store.migrations import downgrade, upgrade
 from bot.store.models import Base
@@ -95,8 +95,3 @@ def test_the_database_knows_the_same_lifecycle_as_the_domain(database_url: str) 
         stored = {(CandidateState(a), CandidateState(b)) for a, b in rows}
     engine.dispose()
     assert stored == TRANSITIONS
-    assert INITIAL_STATES == {
-        CandidateState.PENDING,
-        CandidateState.BLOCKED,
-        CandidateState.APPROVED,
-    }
