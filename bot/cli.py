@@ -3,11 +3,35 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
+from sqlalchemy.exc import OperationalError
 
-from bot.config import ConfigError, Settings, load_config
+from bot.config import ConfigError, Settings, SettingsError, load_config, load_settings
+
+
+def _settings() -> Settings:
+    """The environment's settings, or exit 2 naming every variable that is wrong."""
+    try:
+        return load_settings()
+    except SettingsError as error:
+        for problem in error.problems:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
+
+
+@contextmanager
+def _reaching_database(settings: Settings) -> Iterator[None]:
+    """Turn an unreachable database into one line naming it, password hidden."""
+    try:
+        yield
+    except OperationalError as error:
+        reason = str(error.orig).strip().splitlines()[0]
+        click.echo(f"error: cannot reach {settings.redacted_database_url}: {reason}", err=True)
+        sys.exit(1)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,7 +49,7 @@ def config() -> None:
 @click.argument("file", required=False, type=click.Path(path_type=Path))
 def config_check(file: Path | None) -> None:
     """Print every problem in FILE (default: $GATEKEEPER_CONFIG or ./gatekeeper.yaml)."""
-    path = file or Settings().gatekeeper_config
+    path = file or _settings().gatekeeper_config
     try:
         loaded = load_config(path)
     except ConfigError as error:
@@ -56,8 +80,9 @@ def db_upgrade(revision: str) -> None:
     """Migrate the database named by DATABASE_URL (default: a SQLite file) to the latest schema."""
     from bot.store.migrations import upgrade
 
-    settings = Settings()
-    upgrade(settings.database_url, revision)
+    settings = _settings()
+    with _reaching_database(settings):
+        upgrade(settings.database_url, revision)
     click.echo(f"database {settings.redacted_database_url} is at {revision}")
 
 
@@ -72,8 +97,9 @@ def audit_verify() -> None:
     from bot.store.audit import verify_chain
     from bot.store.database import make_engine
 
-    settings = Settings()
-    check = verify_chain(make_engine(settings.database_url))
+    settings = _settings()
+    with _reaching_database(settings):
+        check = verify_chain(make_engine(settings.database_url))
     if not check.intact:
         click.echo(f"audit log altered: {check.problem}", err=True)
         sys.exit(1)
