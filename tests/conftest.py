@@ -1,18 +1,25 @@
-"""Fixtures shared by every test: fresh, migrated databases on SQLite and on PostgreSQL."""
+"""Fixtures shared by every test: fresh, migrated databases on SQLite and PostgreSQL, and a
+unit of work and candidates over them."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from bot.domain.candidates import Bundle, Candidate
+from bot.domain.policy import Verdict, VerdictKind
+from bot.store.database import make_engine, make_session_factory
 from bot.store.migrations import upgrade
+from bot.store.repositories import UnitOfWork
 
 POSTGRES_URL = os.environ.get(
     "GATEKEEPER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -82,3 +89,48 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
 def database_url(request: pytest.FixtureRequest) -> str:
     """A freshly migrated database of each kind, private to the test."""
     return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def uow(engine: Engine) -> Callable[[], UnitOfWork]:
+    factory = make_session_factory(engine)
+    return lambda: UnitOfWork(factory)
+
+
+@pytest.fixture
+def new_candidate(uow: Callable[[], UnitOfWork]) -> Callable[..., int]:
+    """Store a candidate for churn-classifier and return its id."""
+
+    def make(
+        version: str = "7",
+        kind: VerdictKind = VerdictKind.NEEDS_APPROVAL,
+        requester: str | None = "U0REQUEST",
+        override_by: frozenset[str] = frozenset(),
+        target_env: str = "production",
+    ) -> int:
+        candidate = Candidate(
+            model="churn-classifier",
+            version=version,
+            source_env="staging",
+            target_env=target_env,
+            metrics={"accuracy": 0.93},
+            bundle=Bundle(),
+            requester=requester,
+        )
+        verdict = Verdict(kind, (f"test verdict {kind.value}",), override_by=override_by)
+        with uow() as unit:
+            row = unit.candidates.add(candidate, verdict, actor="U0REQUEST", now=NOW)
+            unit.commit()
+            return row.id
+
+    return make

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from bot.store.audit import GENESIS, verify_chain
 from bot.store.repositories import UnitOfWork
-from tests.store.conftest import NOW
+from tests.conftest import NOW
 
 
 def _append(uow: Callable[[], UnitOfWork], count: int, actor: str = "U0SRE0001") -> None:

@@ -13,7 +13,7 @@ from bot.domain.errors import IllegalTransition
 from bot.domain.policy import VerdictKind
 from bot.domain.promotion import TRANSITIONS, CandidateState
 from bot.store.repositories import CandidateExists, UnitOfWork
-from tests.store.conftest import NOW
+from tests.conftest import NOW
 
 S = CandidateState
 

@@ -9,7 +9,7 @@ import pytest
 
 from bot.domain.promotion import PromotionStep, StepStatus, next_step
 from bot.store.repositories import PromotionInProgress, UnitOfWork
-from tests.store.conftest import NOW
+from tests.conftest import NOW
 
 
 def test_champion_history_says_what_rollback_returns_to(uow: Callable[[], UnitOfWork]) -> None:

@@ -19,7 +19,7 @@ from bot.domain.promotion import CandidateState
 from bot.services.voting import VoteCast, cast_vote
 from bot.store.audit import verify_chain
 from bot.store.repositories import UnitOfWork
-from tests.store.conftest import NOW
+from tests.conftest import NOW
 
 APPROVERS = ("U0LEAD001", "U0LEAD002", "U0LEAD003", "U0LEAD004", "U0LEAD005")
 
