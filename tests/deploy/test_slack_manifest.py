@@ -39,8 +39,8 @@ METHODS_CALLED = [
 def _reference(path: Path) -> Path:
     if not path.exists():
         pytest.fail(
-            f"needs {path}: Slack's reference data (/work/shared/slack-ref in development; CI "
-            "checks it out as shared/slack-ref beside this repository)"
+            f"needs {path}: Slack's reference data, which lives in shared/slack-ref beside this "
+            "repository (in development and in CI alike)"
         )
     return path
 
