@@ -50,6 +50,9 @@ FINAL_STATES: frozenset[CandidateState] = frozenset(
     state for state in CandidateState if not any(src == state for src, _ in TRANSITIONS)
 )
 
+#: States in which a candidate still stands for its version and target: one at a time.
+LIVE_STATES: frozenset[CandidateState] = frozenset({S.PENDING, S.BLOCKED, S.APPROVED, S.PROMOTING})
+
 #: States in which people may still vote.
 OPEN_STATES: frozenset[CandidateState] = frozenset({S.PENDING, S.BLOCKED})
 

@@ -18,10 +18,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from bot.domain.promotion import LIVE_STATES, CandidateState
 from bot.store.database import UTCDateTime
 
 #: Candidate states in which the same model version must not be proposed twice for one target.
-LIVE_STATES_SQL = "state IN ('pending', 'blocked', 'approved', 'promoting')"
+LIVE_STATES_SQL = "state IN ({})".format(
+    ", ".join(f"'{state.value}'" for state in CandidateState if state in LIVE_STATES)
+)
 
 
 class Base(DeclarativeBase):

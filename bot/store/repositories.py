@@ -15,7 +15,13 @@ from bot.domain.approvals import Decision, Vote
 from bot.domain.candidates import Candidate
 from bot.domain.errors import AlreadyVoted, GatekeeperError, IllegalTransition
 from bot.domain.policy import Verdict
-from bot.domain.promotion import CandidateState, PromotionStep, StepStatus, check_transition
+from bot.domain.promotion import (
+    LIVE_STATES,
+    CandidateState,
+    PromotionStep,
+    StepStatus,
+    check_transition,
+)
 from bot.store.audit import AuditLog
 from bot.store.codec import bundle_to_json, verdict_to_json
 from bot.store.models import (
@@ -118,13 +124,12 @@ class Candidates:
         return row
 
     def find_live(self, model: str, version: str, target_env: str) -> CandidateRow | None:
-        live = ("pending", "blocked", "approved", "promoting")
         return self._session.scalars(
             select(CandidateRow).where(
                 CandidateRow.model == model,
                 CandidateRow.version == version,
                 CandidateRow.target_env == target_env,
-                CandidateRow.state.in_(live),
+                CandidateRow.state.in_([s.value for s in LIVE_STATES]),
             )
         ).one_or_none()
 

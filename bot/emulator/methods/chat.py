@@ -71,7 +71,8 @@ def post_message(call: Call) -> JSON:
     return {"channel": channel.id, "ts": message.ts, "message": message.to_slack()}
 
 
-def update(call: Call) -> JSON:
+def _own_message(call: Call, not_ours: str) -> tuple[str, str]:
+    """The channel and ts of a message the bot itself posted, or the error Slack gives."""
     channel = call.workspace.channel(call.args.required("channel"))
     if channel is None:
         raise SlackError("channel_not_found")
@@ -80,33 +81,30 @@ def update(call: Call) -> JSON:
     if existing is None or existing.tombstone:
         raise SlackError("message_not_found")
     if existing.user != call.workspace.identity.bot_user_id:
-        raise SlackError("cant_update_message")
+        raise SlackError(not_ours)
+    return channel.id, ts
+
+
+def update(call: Call) -> JSON:
+    channel_id, ts = _own_message(call, "cant_update_message")
     parts = _parts(call)
     if parts.empty:
         raise SlackError("no_text")
     message = call.workspace.update(
-        channel.id,
+        channel_id,
         ts,
         text=parts.text,
         blocks=parts.blocks,
         attachments=parts.attachments,
         metadata=_metadata(call),
     )
-    return {"channel": channel.id, "ts": ts, "text": message.text, "message": message.to_slack()}
+    return {"channel": channel_id, "ts": ts, "text": message.text, "message": message.to_slack()}
 
 
 def delete(call: Call) -> JSON:
-    channel = call.workspace.channel(call.args.required("channel"))
-    if channel is None:
-        raise SlackError("channel_not_found")
-    ts = call.args.required("ts")
-    existing = call.workspace.message(channel.id, ts)
-    if existing is None or existing.tombstone:
-        raise SlackError("message_not_found")
-    if existing.user != call.workspace.identity.bot_user_id:
-        raise SlackError("cant_delete_message")
-    call.workspace.delete(channel.id, ts)
-    return {"channel": channel.id, "ts": ts}
+    channel_id, ts = _own_message(call, "cant_delete_message")
+    call.workspace.delete(channel_id, ts)
+    return {"channel": channel_id, "ts": ts}
 
 
 def post_ephemeral(call: Call) -> JSON:
