@@ -10,7 +10,14 @@ from pathlib import Path
 import click
 from sqlalchemy.exc import OperationalError
 
-from bot.config import ConfigError, Settings, SettingsError, load_config, load_settings
+from bot.config import (
+    ConfigError,
+    GatekeeperConfig,
+    Settings,
+    SettingsError,
+    load_config,
+    load_settings,
+)
 
 
 def _settings() -> Settings:
@@ -21,6 +28,17 @@ def _settings() -> Settings:
         for problem in error.problems:
             click.echo(f"error: {problem}", err=True)
         sys.exit(2)
+
+
+def _config(path: Path) -> GatekeeperConfig:
+    """The checked gatekeeper.yaml, or exit 1 listing every problem in it."""
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        click.echo(f"{path}: {len(error.problems)} problem(s)", err=True)
+        for problem in error.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(1)
 
 
 @contextmanager
@@ -50,13 +68,7 @@ def config() -> None:
 def config_check(file: Path | None) -> None:
     """Print every problem in FILE (default: $GATEKEEPER_CONFIG or ./gatekeeper.yaml)."""
     path = file or _settings().gatekeeper_config
-    try:
-        loaded = load_config(path)
-    except ConfigError as error:
-        click.echo(f"{path}: {len(error.problems)} problem(s)", err=True)
-        for problem in error.problems:
-            click.echo(f"  {problem}", err=True)
-        sys.exit(1)
+    loaded = _config(path)
     counts = (
         _count(len(loaded.environments), "environment", "environments"),
         _count(len(loaded.models), "model", "models"),
@@ -104,3 +116,45 @@ def audit_verify() -> None:
         click.echo(f"audit log altered: {check.problem}", err=True)
         sys.exit(1)
     click.echo(f"audit log intact: {check.rows} rows")
+
+
+@main.command()
+@click.option("--socket-mode", is_flag=True, help="Connect out to Slack (SLACK_APP_TOKEN).")
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+def serve(socket_mode: bool, host: str) -> None:
+    """Serve Slack's requests over HTTP on $PORT (or over Socket Mode) and deliver messages."""
+    import uvicorn
+
+    from bot.bootstrap import build
+    from bot.store.migrations import is_current
+    from bot.web import create_web_app
+    from handlers.app import build_app
+
+    settings = _settings()
+    config = _config(settings.gatekeeper_config)
+    with _reaching_database(settings):
+        if not is_current(settings.database_url):
+            click.echo(
+                f"error: the database {settings.redacted_database_url} is not migrated; "
+                "run `gatekeeper db upgrade` first",
+                err=True,
+            )
+            sys.exit(1)
+    if socket_mode and settings.slack_app_token is None:
+        click.echo("error: --socket-mode needs SLACK_APP_TOKEN (an xapp- token)", err=True)
+        sys.exit(2)
+    gatekeeper = build(settings, config)
+    slack_app = build_app(gatekeeper)
+    gatekeeper.delivery.start()
+    try:
+        if socket_mode:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            assert settings.slack_app_token is not None
+            handler = SocketModeHandler(slack_app, settings.slack_app_token.get_secret_value())
+            handler.start()  # type: ignore[no-untyped-call]
+        else:
+            web = create_web_app(gatekeeper, slack_app)
+            uvicorn.run(web, host=host, port=settings.port, log_level="info", access_log=False)
+    finally:
+        gatekeeper.close()

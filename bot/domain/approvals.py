@@ -100,13 +100,13 @@ def check_vote(
         if not is_member(voter, ballot.override_by, membership):
             raise NotAnApprover(
                 "this candidate is blocked; only "
-                + _names(ballot.override_by)
+                + mentions(ballot.override_by)
                 + " may override the block"
             )
     elif not is_member(voter, policy.approvers, membership):
         if not policy.approvers:
             raise NotAnApprover("this environment's policy names no approvers")
-        raise NotAnApprover(f"only {_names(policy.approvers)} may vote on this candidate")
+        raise NotAnApprover(f"only {mentions(policy.approvers)} may vote on this candidate")
 
     if decision is Decision.APPROVE and not policy.self_approval:
         if voter == ballot.requester:
@@ -159,6 +159,6 @@ def expires_at(policy: Policy, created_at: datetime) -> datetime | None:
     return None if policy.expires_after is None else created_at + policy.expires_after
 
 
-def _names(ids: Iterable[str]) -> str:
+def mentions(ids: Iterable[str]) -> str:
     """Slack mentions for users and groups, so the message renders names, not IDs."""
     return ", ".join(f"<!subteam^{i}>" if is_user_group(i) else f"<@{i}>" for i in sorted(ids))

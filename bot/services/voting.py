@@ -19,6 +19,7 @@ from bot.domain.approvals import (
 from bot.domain.errors import VoteRefused
 from bot.domain.policy import Policy
 from bot.domain.promotion import CandidateState
+from bot.services.notify import Notifier
 from bot.store.repositories import UnitOfWork
 
 
@@ -55,6 +56,7 @@ def cast_vote(
     decision: Decision,
     now: datetime,
     reason: str = "",
+    notifier: Notifier | None = None,
 ) -> VoteCast:
     """Count ``voter``'s vote on a candidate, or raise ``VoteRefused`` saying why (and audit it)."""
     subject = f"candidate:{candidate_id}"
@@ -98,8 +100,21 @@ def cast_vote(
                 {"from": state.value, "reason": why},
                 at=now,
             )
+        if notifier is not None:
+            notifier.card_changed(uow, candidate_id, now)
+            if outcome is not None:
+                notifier.in_thread(uow, candidate_id, _decided_line(outcome, counted, reason), now)
         uow.commit()
         return VoteCast(candidate_id, CandidateState(row.state), counted, outcome is not None)
+
+
+def _decided_line(outcome: CandidateState, counted: Tally, reason: str) -> str:
+    if outcome is CandidateState.REJECTED:
+        assert counted.rejection is not None
+        return f":no_entry: Rejected by <@{counted.rejection.voter}>: {reason or 'no reason given'}"
+    if counted.override is not None:
+        return f":warning: Block overridden by <@{counted.override.voter}>"
+    return ":white_check_mark: Approved by " + ", ".join(f"<@{v}>" for v in counted.approvals)
 
 
 def _approved_by(counted: Tally) -> str:

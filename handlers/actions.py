@@ -1,0 +1,69 @@
+"""Button presses on a candidate's card: approve, reject (opens a modal), details."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from bot.bootstrap import Gatekeeper
+from bot.domain.approvals import Decision
+from bot.domain.errors import GatekeeperError
+from bot.domain.promotion import CandidateState
+from bot.services.candidates import summary
+from bot.services.voting import cast_vote
+from handlers.blocks import Action, ButtonValue, details_modal, reject_modal
+from handlers.context import Origin
+from handlers.errors import guarded
+
+
+class NoEngine(GatekeeperError):
+    pass
+
+
+def _pressed(body: dict[str, Any]) -> ButtonValue:
+    return ButtonValue.decode(body["actions"][0].get("value"))
+
+
+def _ack(ack: Ack) -> None:
+    ack()
+
+
+def register(app: App, gatekeeper: Gatekeeper) -> None:
+    @app.action(Action.APPROVE)
+    def approve(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        value = _pressed(body)
+        cast = cast_vote(
+            gatekeeper.unit_of_work,
+            gatekeeper.policy_for,
+            gatekeeper.membership,
+            value.candidate_id,
+            Origin.of(body).user,
+            Decision.APPROVE,
+            gatekeeper.now(),
+            notifier=gatekeeper.notifier,
+        )
+        gatekeeper.delivery.wake()
+        if cast.state is CandidateState.APPROVED:
+            gatekeeper.promote_later(value.candidate_id)
+
+    def open_reject_modal(body: dict[str, Any], client: WebClient) -> None:
+        shown = summary(gatekeeper.unit_of_work, gatekeeper.policy_for, _pressed(body).candidate_id)
+        client.views_open(trigger_id=body["trigger_id"], view=reject_modal(shown))
+
+    def open_details(body: dict[str, Any], client: WebClient) -> None:
+        shown = summary(gatekeeper.unit_of_work, gatekeeper.policy_for, _pressed(body).candidate_id)
+        client.views_open(trigger_id=body["trigger_id"], view=details_modal(shown))
+
+    def roll_back(body: dict[str, Any]) -> None:
+        if gatekeeper.promotions is None:
+            raise NoEngine("rolling back needs the promotion engine, which is not configured")
+        gatekeeper.promotions.roll_back(_pressed(body).candidate_id, Origin.of(body).user)
+        gatekeeper.delivery.wake()
+
+    app.action(Action.ROLLBACK)(ack=_ack, lazy=[guarded(gatekeeper, roll_back)])
+    # Opening a modal is a Web API call: it runs after the ack, within the trigger's 3 seconds.
+    app.action(Action.REJECT)(ack=_ack, lazy=[guarded(gatekeeper, open_reject_modal)])
+    app.action(Action.DETAILS)(ack=_ack, lazy=[guarded(gatekeeper, open_details)])

@@ -1,0 +1,130 @@
+"""`gatekeeper serve` started as an operator starts it, talking to the Slack stand-in."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.bootstrap import Gatekeeper, build
+from bot.config import load_config, load_settings
+from bot.emulator import InteractionClient, SlackEmulator
+from bot.store.migrations import upgrade
+
+TEAM = "T0GATEKPR"
+BOT_TOKEN = "xoxb-e2e-token"
+SIGNING_SECRET = "e2e-signing-secret-0123456789abcdef"
+CHANNEL = "C0ML00001"
+REQUESTER = "U0DS00001"
+LEAD = "U0LEAD001"
+SRE = "U0SRE0001"
+OUTSIDER = "U0OUTSIDE"
+LEADS = "S0MLLEADS"
+
+CONFIG = f"""
+environments:
+  dev: {{mlflow: "http://127.0.0.1:1"}}
+  staging: {{mlflow: "http://127.0.0.1:2"}}
+  production: {{mlflow: "http://127.0.0.1:3"}}
+promotion_path: [dev, staging, production]
+models:
+  churn-classifier: {{channel: {CHANNEL}}}
+policies:
+  staging: {{gates: ["accuracy >= 0.90"], approvals: 0}}
+  production:
+    gates: ["accuracy >= champion - 0.005"]
+    approvals: 2
+    approvers: [{LEADS}, {SRE}]
+    rollback_by: [{SRE}]
+slack: {{team_ids: [{TEAM}]}}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Bot:
+    url: str
+    gatekeeper: Gatekeeper  # the same database and config, for the test's own reads and writes
+    slack: SlackEmulator
+    log: Path
+
+    def person(self) -> InteractionClient:
+        return self.slack.client(f"{self.url}/slack/events")
+
+
+@pytest.fixture
+def bot(tmp_path: Path) -> Iterator[Bot]:
+    with SlackEmulator(team_id=TEAM, bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET) as slack:
+        workspace = slack.workspace
+        for user, name in [(REQUESTER, "dana"), (LEAD, "lea"), (SRE, "sam"), (OUTSIDER, "ovid")]:
+            workspace.add_user(user, name)
+        workspace.add_usergroup(LEADS, "ml-leads", [LEAD])
+        workspace.add_channel(CHANNEL, "ml-models")
+
+        config = tmp_path / "gatekeeper.yaml"
+        config.write_text(CONFIG, encoding="utf-8")
+        database = f"sqlite:///{tmp_path / 'gatekeeper.db'}"
+        upgrade(database)
+        port = _free_port()
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("SLACK_")},
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack.api_url,
+            "DATABASE_URL": database,
+            "GATEKEEPER_CONFIG": str(config),
+            "PORT": str(port),
+        }
+        log = tmp_path / "serve.log"
+        command = [
+            str(Path(sys.executable).with_name("gatekeeper")),
+            "serve",
+            "--host",
+            "127.0.0.1",
+        ]
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_healthy(url, process, log)
+            settings = load_settings(
+                slack_bot_token=BOT_TOKEN, slack_api_url=slack.api_url, database_url=database
+            )
+            gatekeeper = build(settings, load_config(config))
+            yield Bot(url, gatekeeper, slack, log)
+            gatekeeper.close()
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"gatekeeper serve exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    pytest.fail(f"gatekeeper serve did not answer /healthz in 30 s:\n{log.read_text()}")
