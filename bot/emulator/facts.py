@@ -1,96 +1,18 @@
 """Facts about Slack that its method references do not state, gathered where one edit fixes them.
 
-Sources: Slack's Block Kit reference (limits), Slack's docs on interactivity (trigger and
-response_url lifetimes), and replies observed from Slack where the docs are silent or stale
-(each such number says so).
+Sources: Slack's docs on interactivity (trigger and response_url lifetimes), and replies
+observed from Slack where the docs are silent or stale (each such number says so). Block Kit's
+limits are in `bot.blockkit`, shared with the bot's own guard.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-# --- Block Kit -------------------------------------------------------------------------------
-MESSAGE_BLOCKS_MAX: Final = 50
-VIEW_BLOCKS_MAX: Final = 100
-SECTION_TEXT_MAX: Final = 3000
-SECTION_FIELDS_MAX: Final = 10
-SECTION_FIELD_TEXT_MAX: Final = 2000
-HEADER_TEXT_MAX: Final = 150
-MARKDOWN_BLOCK_TEXT_MAX: Final = 12000
-CONTEXT_ELEMENTS_MAX: Final = 10
-ACTIONS_ELEMENTS_MAX: Final = 25
-INPUT_LABEL_MAX: Final = 2000
-INPUT_HINT_MAX: Final = 2000
-IMAGE_URL_MAX: Final = 3000
-IMAGE_ALT_TEXT_MAX: Final = 2000
-BUTTON_TEXT_MAX: Final = 75
-BUTTON_VALUE_MAX: Final = 2000
-URL_MAX: Final = 3000
-ID_MAX: Final = 255
-"""action_id, block_id, callback_id and external_id."""
-PLACEHOLDER_MAX: Final = 150
-OPTION_TEXT_MAX: Final = 75
-OPTION_VALUE_MAX: Final = 150
-OPTIONS_MAX: Final = 100
-OVERFLOW_OPTIONS_MIN: Final = 2
-OVERFLOW_OPTIONS_MAX: Final = 5
-CONFIRM_TITLE_MAX: Final = 100
-CONFIRM_TEXT_MAX: Final = 300
-CONFIRM_BUTTON_MAX: Final = 30
-PLAIN_TEXT_INPUT_LENGTH_MAX: Final = 3000
-
-BLOCK_TYPES: Final = frozenset(
-    {
-        "actions",
-        "context",
-        "divider",
-        "file",
-        "header",
-        "image",
-        "input",
-        "markdown",
-        "rich_text",
-        "section",
-        "table",
-        "video",
-    }
-)
-ELEMENT_TYPES: Final = frozenset(
-    {
-        "button",
-        "channels_select",
-        "checkboxes",
-        "conversations_select",
-        "datepicker",
-        "datetimepicker",
-        "email_text_input",
-        "external_select",
-        "file_input",
-        "image",
-        "multi_channels_select",
-        "multi_conversations_select",
-        "multi_external_select",
-        "multi_static_select",
-        "multi_users_select",
-        "number_input",
-        "overflow",
-        "plain_text_input",
-        "radio_buttons",
-        "rich_text_input",
-        "static_select",
-        "timepicker",
-        "url_text_input",
-        "users_select",
-        "workflow_button",
-    }
-)
-TEXT_OBJECT_TYPES: Final = frozenset({"plain_text", "mrkdwn"})
+# Re-exported so the message checks read every message limit from one module.
+from bot.blockkit import MESSAGE_BLOCKS_MAX as MESSAGE_BLOCKS_MAX
 
 # --- Views -----------------------------------------------------------------------------------
-VIEW_TITLE_MAX: Final = 24
-VIEW_BUTTON_MAX: Final = 24
-"""The submit and close labels of a modal."""
-PRIVATE_METADATA_MAX: Final = 3000
 VIEW_BYTES_MAX: Final = 250_000
 """`view_too_large`: "the provided view is greater than 250kb"."""
 
