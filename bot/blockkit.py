@@ -9,10 +9,9 @@ from typing import Any, Final
 
 MESSAGE_BLOCKS_MAX: Final = 50
 VIEW_BLOCKS_MAX: Final = 100
-MESSAGE_TEXT_MAX: Final = 40_000
-"""The top-level `text`, as chat.postMessage documents it. chat.update documents 4,000 and Slack
-now refuses past that too (`msg_too_long`, `bot.emulator.facts.MESSAGE_TEXT_MAX`); the bot's
-guard still holds messages to 40,000 because its tests pin that number."""
+MESSAGE_TEXT_MAX: Final = 4000
+"""The top-level `text` (`msg_too_long`). chat.update's reference states 4,000; Slack staff
+confirmed in 2024 that chat.postMessage refuses past it too (its docs still speak of 40,000)."""
 SECTION_TEXT_MAX: Final = 3000
 SECTION_FIELDS_MAX: Final = 10
 SECTION_FIELD_TEXT_MAX: Final = 2000

@@ -11,15 +11,13 @@ from typing import Final
 
 # Re-exported so the message checks read every message limit from one module.
 from bot.blockkit import MESSAGE_BLOCKS_MAX as MESSAGE_BLOCKS_MAX
+from bot.blockkit import MESSAGE_TEXT_MAX as MESSAGE_TEXT_MAX
 
 # --- Views -----------------------------------------------------------------------------------
 VIEW_BYTES_MAX: Final = 250_000
 """`view_too_large`: "the provided view is greater than 250kb"."""
 
 # --- Messages --------------------------------------------------------------------------------
-MESSAGE_TEXT_MAX: Final = 4000
-"""`msg_too_long`. chat.update's reference states 4,000; Slack staff confirmed in 2024 that
-chat.postMessage now refuses past it too (its docs still speak of truncation at 40,000)."""
 MARKDOWN_TEXT_MAX: Final = 12000
 MESSAGE_BLOCKS_TEXT_MAX: Final = 13000
 """`msg_blocks_too_long`: undocumented; Slack was observed refusing messages whose blocks carry
