@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 
+from bot.adapters.mlflow_registry import MlflowRegistry
 from bot.adapters.slack import SlackMembership, make_web_client
 from bot.config import GatekeeperConfig, Settings
 from bot.domain.approvals import Membership
@@ -18,6 +19,7 @@ from bot.domain.errors import GatekeeperError
 from bot.domain.policy import Policy
 from bot.services.delivery import DeliveryLoop
 from bot.services.promotions import PromotionEngine, Promotions
+from bot.services.requests import Requests
 from bot.store.database import make_engine, make_session_factory
 from bot.store.repositories import UnitOfWork
 from handlers.notifier import SlackNotifier
@@ -40,6 +42,7 @@ class Gatekeeper:
     notifier: SlackNotifier
     delivery: DeliveryLoop
     clock: Callable[[], datetime]
+    requests: Requests
     #: None until an engine is configured: approved candidates then wait, and rollback says so.
     promotions: Promotions | None = None
     background: ThreadPoolExecutor = field(
@@ -94,6 +97,11 @@ def build(
     def unit_of_work() -> UnitOfWork:
         return UnitOfWork(sessions)
 
+    notifier = SlackNotifier(lambda m: gatekeeper.channel_for(m), config.policy_for)
+    registries = {
+        name: MlflowRegistry(name, spec.mlflow, spec.model_name)
+        for name, spec in config.environments.items()
+    }
     gatekeeper = Gatekeeper(
         settings=settings,
         config=config,
@@ -101,9 +109,10 @@ def build(
         unit_of_work=unit_of_work,
         slack=slack,
         membership=SlackMembership(slack),
-        notifier=SlackNotifier(lambda m: gatekeeper.channel_for(m), config.policy_for),
+        notifier=notifier,
         delivery=DeliveryLoop(unit_of_work, slack),
         clock=clock,
+        requests=Requests(config, registries, unit_of_work, notifier),
     )
     if promotion_engine is not None:
         gatekeeper.promotions = Promotions(

@@ -9,8 +9,12 @@ from slack_bolt import Ack, App
 
 from bot.bootstrap import Gatekeeper
 from bot.domain.errors import GatekeeperError
-from bot.services.candidates import summaries
+from bot.domain.promotion import CandidateState
+from bot.services.candidates import summaries, summary
+from bot.services.requests import Wanted
 from bot.services.views import CandidateSummary
+from handlers.context import Origin
+from handlers.errors import guarded, tell
 from handlers.promote_command import (
     USAGE,
     Help,
@@ -27,8 +31,7 @@ _LIST_LIMIT = 30
 
 
 def register(app: App, gatekeeper: Gatekeeper) -> None:
-    @app.command("/promote")
-    def promote(ack: Ack, body: dict[str, Any]) -> None:
+    def parse_and_ack(ack: Ack, body: dict[str, Any]) -> None:
         try:
             command = parse_promote(body.get("text", ""))
             ack(text=answer(gatekeeper, command))
@@ -36,8 +39,17 @@ def register(app: App, gatekeeper: Gatekeeper) -> None:
             # A slash command's ack text is shown only to whoever typed it.
             ack(text=str(error))
 
+    def carry_out(body: dict[str, Any]) -> None:
+        command = parse_promote(body.get("text", ""))
+        if isinstance(command, Request | Plan | Rollback):
+            tell(gatekeeper, Origin.of(body), carry(gatekeeper, command, Origin.of(body).user))
+
+    # Requests, plans and rollbacks read MLflow and move things: after the ack, told privately.
+    app.command("/promote")(ack=parse_and_ack, lazy=[guarded(gatekeeper, carry_out)])
+
 
 def answer(gatekeeper: Gatekeeper, command: PromoteCommand) -> str:
+    """The ack's text: the whole answer for quick subcommands, a receipt for slow ones."""
     match command:
         case Help():
             return USAGE
@@ -47,11 +59,48 @@ def answer(gatekeeper: Gatekeeper, command: PromoteCommand) -> str:
             if model is not None:
                 gatekeeper.channel_for(model)  # an unknown model is named as such
             return _status(gatekeeper, model)
-        case Request() | Plan() | Rollback():
-            raise NotYetAvailable(
-                "requesting, planning and rolling back promotions from Slack arrive with "
-                "the promotion engine; until then candidates come from the database"
+        case Request(model=model):
+            return f":hourglass_flowing_sand: Looking up {model} in MLflow…"
+        case Plan(model=model, version=version, target=target):
+            return f":hourglass_flowing_sand: Planning {model} v{version} into {target}…"
+        case Rollback(model=model, env=env):
+            return f":hourglass_flowing_sand: Rolling back {model} in {env}…"
+
+
+def carry(gatekeeper: Gatekeeper, command: Request | Plan | Rollback, user: str) -> str:
+    """Do what a slow subcommand asks; the text the person is told afterwards."""
+    now = gatekeeper.now()
+    match command:
+        case Request(model=model, version=version, alias=alias, target=target):
+            wanted = Wanted(model, version, alias, target)
+            candidate_id = gatekeeper.requests.request(wanted, requester=user, actor=user, now=now)
+            shown = summary(gatekeeper.unit_of_work, gatekeeper.policy_for, candidate_id)
+            if shown.state is CandidateState.APPROVED:
+                gatekeeper.promote_later(candidate_id)
+            channel = gatekeeper.channel_for(model)
+            return (
+                f"Candidate #{candidate_id}: {model} v{shown.version} "
+                f"`{shown.source_env}` → `{shown.target_env}` is {shown.state.value} "
+                f"(card in <#{channel}>)."
             )
+        case Plan(model=model, version=version, target=target):
+            resolved, verdict, actions = gatekeeper.requests.plan(
+                Wanted(model, version, None, target), now
+            )
+            lines = [
+                f"*Plan: {model} v{version} `{resolved.source.name}` → `{target}`* (dry run, "
+                f"nothing changed) — verdict: {verdict.kind.value.replace('_', ' ')}",
+                *(f"• {reason}" for reason in verdict.reasons),
+                *(f"{n}. {action.description}" for n, action in enumerate(actions, 1)),
+            ]
+            return "\n".join(lines)[:3000]
+        case Rollback(model=model, env=env, to_version=to_version):
+            if gatekeeper.promotions is None:
+                raise NotYetAvailable(
+                    "rolling back needs the promotion engine, which is not configured"
+                )
+            version = gatekeeper.promotions.roll_back_environment(model, env, user, to_version)
+            return f"{model} in {env} is back on v{version}."
 
 
 class NotYetAvailable(GatekeeperError):

@@ -21,6 +21,9 @@ from bot.store.database import make_engine, make_session_factory
 from bot.store.migrations import upgrade
 from bot.store.repositories import UnitOfWork
 
+# An MLflow server, started once per session by whichever test asks for it first.
+pytest_plugins = ["tests.mlflow_fixtures"]
+
 POSTGRES_URL = os.environ.get(
     "GATEKEEPER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

@@ -116,16 +116,7 @@ class Promotions:
                 raise refusal
             if row.state != CandidateState.PROMOTED:
                 raise RollbackRefused(f"candidate #{candidate_id} is {row.state}, not promoted")
-            current = uow.champions.current(row.model, row.target_env)
-            serving = (
-                current is not None
-                and current.promotion_id is not None
-                and (
-                    uow.session.get_one(PromotionRow, current.promotion_id).candidate_id
-                    == candidate_id
-                )
-            )
-            if not serving:
+            if uow.champions.serving_candidate(row.model, row.target_env) != candidate_id:
                 raise RollbackRefused(
                     f"candidate #{candidate_id} is no longer the champion in {row.target_env}; "
                     f"roll back the one that is (/promote status {row.model})"
@@ -156,6 +147,18 @@ class Promotions:
             uow.commit()
         self._finish(candidate_id, promotion_id, CandidateState.ROLLED_BACK, actor=actor)
         return version
+
+    def roll_back_environment(
+        self, model: str, environment: str, actor: str, to_version: str | None = None
+    ) -> str:
+        """Roll back the candidate that made ``model``'s current champion in ``environment``."""
+        with self.unit_of_work() as uow:
+            candidate_id = uow.champions.serving_candidate(model, environment)
+        if candidate_id is None:
+            raise RollbackRefused(
+                f"Gatekeeper has promoted no champion of {model} in {environment}"
+            )
+        return self.roll_back(candidate_id, actor, to_version)
 
     def _reporter(self, candidate_id: int, promotion_id: int) -> Report:
         def report(progress: Progress) -> None:

@@ -258,6 +258,17 @@ class Champions:
         history = self.history(model, environment)
         return history[-1] if history else None
 
+    def serving_candidate(self, model: str, environment: str) -> int | None:
+        """The candidate whose promotion made the current champion, even after rollbacks."""
+        history = self.history(model, environment)
+        if not history:
+            return None
+        version = history[-1].version
+        for row in reversed(history):
+            if row.cause == "promotion" and row.version == version and row.promotion_id:
+                return self._session.get_one(PromotionRow, row.promotion_id).candidate_id
+        return None
+
     def rollback_target(self, model: str, environment: str) -> ChampionRow | None:
         """The champion before the current one; rolling back twice goes two champions back."""
         stack: list[ChampionRow] = []

@@ -67,7 +67,13 @@ class Bot:
 
 
 @pytest.fixture
-def bot(tmp_path: Path) -> Iterator[Bot]:
+def gatekeeper_yaml() -> str:
+    """The configuration `gatekeeper serve` starts with; a test module may override it."""
+    return CONFIG
+
+
+@pytest.fixture
+def bot(tmp_path: Path, gatekeeper_yaml: str) -> Iterator[Bot]:
     with SlackEmulator(team_id=TEAM, bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET) as slack:
         workspace = slack.workspace
         for user, name in [(REQUESTER, "dana"), (LEAD, "lea"), (SRE, "sam"), (OUTSIDER, "ovid")]:
@@ -76,7 +82,7 @@ def bot(tmp_path: Path) -> Iterator[Bot]:
         workspace.add_channel(CHANNEL, "ml-models")
 
         config = tmp_path / "gatekeeper.yaml"
-        config.write_text(CONFIG, encoding="utf-8")
+        config.write_text(gatekeeper_yaml, encoding="utf-8")
         database = f"sqlite:///{tmp_path / 'gatekeeper.db'}"
         upgrade(database)
         port = _free_port()

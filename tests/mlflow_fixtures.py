@@ -1,4 +1,4 @@
-"""Real services the adapters are tested against: an MLflow tracking and registry server."""
+"""Real services the tests run against: an MLflow tracking and registry server per session."""
 
 from __future__ import annotations
 
