@@ -13,6 +13,7 @@ from bot.domain.errors import GatekeeperError
 from bot.domain.promotion import CandidateState
 from bot.services.candidates import summary
 from bot.services.voting import cast_vote
+from bot.store.repositories import UnitOfWork
 from handlers.blocks import Action, ButtonValue, details_modal, reject_modal
 from handlers.context import Origin
 from handlers.errors import guarded
@@ -35,6 +36,14 @@ def register(app: App, gatekeeper: Gatekeeper) -> None:
     def approve(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         value = _pressed(body)
+        origin = Origin.of(body)
+
+        def refusal(uow: UnitOfWork, why: str) -> None:
+            if origin.channel:
+                gatekeeper.notifier.privately(
+                    uow, origin.channel, origin.user, f":no_entry_sign: {why}", gatekeeper.now()
+                )
+
         cast = cast_vote(
             gatekeeper.unit_of_work,
             gatekeeper.policy_for,
@@ -44,6 +53,7 @@ def register(app: App, gatekeeper: Gatekeeper) -> None:
             Decision.APPROVE,
             gatekeeper.now(),
             notifier=gatekeeper.notifier,
+            tell=refusal,
         )
         gatekeeper.delivery.wake()
         if cast.state is CandidateState.APPROVED:

@@ -126,7 +126,7 @@ def _line(c: CandidateSummary) -> str:
 def _status(gatekeeper: Gatekeeper, model: str | None) -> str:
     models = [model] if model else sorted(gatekeeper.config.models)
     lines: list[str] = []
-    with gatekeeper.unit_of_work() as uow:
+    with gatekeeper.unit_of_work().reading() as uow:
         for name in models:
             champions = []
             for environment in gatekeeper.config.promotion_path:

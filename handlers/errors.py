@@ -66,7 +66,10 @@ def guarded(gatekeeper: Gatekeeper, lazy: Callable[..., None]) -> Callable[..., 
 def register(app: App, gatekeeper: Gatekeeper) -> None:
     @app.error
     def on_error(error: Exception, body: dict[str, Any], response: BoltResponse | None) -> None:
-        tell(gatekeeper, Origin.of(body), message_for(error, body))
+        if isinstance(error, GatekeeperError) and error.told:
+            gatekeeper.delivery.wake()  # queued with the refusal; deliver it now
+        else:
+            tell(gatekeeper, Origin.of(body), message_for(error, body))
         if response is not None:
             # The request was understood and the person is being told why it did nothing;
             # a 5xx would only make Slack show its own generic failure on top.

@@ -43,7 +43,7 @@ def register(app: App, gatekeeper: Gatekeeper) -> None:
         ]
         recent = list(summaries(gatekeeper.unit_of_work, gatekeeper.policy_for, _RECENT))[-20:]
         champions: dict[tuple[str, str], str] = {}
-        with gatekeeper.unit_of_work() as uow:
+        with gatekeeper.unit_of_work().reading() as uow:
             for model in sorted(gatekeeper.config.models):
                 for environment in gatekeeper.config.promotion_path:
                     current = uow.champions.current(model, environment)

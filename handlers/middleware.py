@@ -18,7 +18,9 @@ def register(app: App, gatekeeper: Gatekeeper) -> None:
     def ignore_retries(request: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse:
         # The first delivery was processed before it was acknowledged (process_before_response),
         # so a retry can only repeat it.
-        if request.headers.get("x-slack-retry-num"):
+        # Bolt's Socket Mode adapter sends 0 on every first delivery; only 1 and up are retries.
+        retry = (request.headers.get("x-slack-retry-num") or ["0"])[0]
+        if retry.isdigit() and int(retry) > 0:
             return BoltResponse(status=200, body="")
         return next()
 

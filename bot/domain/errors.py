@@ -19,6 +19,9 @@ from __future__ import annotations
 class GatekeeperError(Exception):
     """Base of every error whose message is fit to show a person."""
 
+    #: Set once the person has been told, in the same transaction that recorded the refusal.
+    told: bool = False
+
 
 class InvalidGate(GatekeeperError):
     def __init__(self, expression: str, problem: str) -> None:

@@ -1,5 +1,6 @@
-"""Sends the app what Slack sends it, signed as Slack signs it, and applies what Slack would do
-with the app's answer (a slash command's reply, a view submission's `response_action`)."""
+"""Sends the app what Slack sends it, signed as Slack signs it (or over its Socket Mode
+connection), and applies what Slack would do with the app's answer (a slash command's reply, a
+view submission's `response_action`)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from bot.emulator.payloads import (
 from bot.emulator.records import JSON, View
 from bot.emulator.replies import apply_command_reply, apply_submission_reply
 from bot.emulator.signing import Forgery, sign
+from bot.emulator.socket_mode import SocketMode
 from bot.emulator.workspace import Workspace
 
 FORM = "application/x-www-form-urlencoded"
@@ -40,14 +42,17 @@ class Delivery:
     body: bytes
     """Exactly the bytes sent (after any forgery)."""
     headers: dict[str, str]
+    """Empty over Socket Mode: Slack signs only HTTP requests."""
     status: int | None
-    """None when no HTTP answer came (timeout, connection refused)."""
+    """None when no answer came (timeout, connection refused); 200 for a Socket Mode ack."""
     response_body: bytes
+    """The HTTP response's body, or a Socket Mode ack's `payload` as JSON."""
     response_headers: dict[str, str]
     elapsed: float
     error: str | None = None
-    """What Slack would make of it: `operation_timeout`, `dispatch_failed`, `http_status_401`,
-    or a rule the app's answer broke (an invalid `response_action`, blocks over the limits)."""
+    """What Slack would make of it: `operation_timeout` (`ack_timeout` over Socket Mode),
+    `dispatch_failed`, `http_status_401`, or a rule the app's answer broke (an invalid
+    `response_action`, blocks over the limits)."""
     trigger_id: str | None = None
     response_url: str | None = None
     retry_num: int = 0
@@ -61,21 +66,30 @@ class Delivery:
 
 
 class InteractionClient:
-    """A person using Slack, as the app sees them: commands, button presses, submissions, events."""
+    """A person using Slack, as the app sees them: commands, button presses, submissions, events.
+
+    Delivered as signed HTTP requests to `request_url`, or, given `socket_mode`, as envelopes
+    over the app's open Socket Mode connection (unsigned, as Slack sends them).
+    """
 
     def __init__(
         self,
         workspace: Workspace,
-        request_url: str,
+        request_url: str | None = None,
         *,
+        socket_mode: SocketMode | None = None,
         signing_secret: str | None = None,
         team_id: str | None = None,
         timeout: float = facts.REQUEST_TIMEOUT_SECONDS,
         clock: Clock = system_clock,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        if (request_url is None) == (socket_mode is None):
+            raise ValueError("give the app's request URL or its Socket Mode, one of the two")
         self.workspace = workspace
         self.request_url = request_url
+        self.socket_mode = socket_mode
+        self.timeout = timeout
         self.signing_secret = signing_secret or workspace.identity.signing_secret
         self.team_id = team_id or workspace.identity.team_id
         """Which team the payloads claim to come from (another one, to test refusals)."""
@@ -110,6 +124,8 @@ class InteractionClient:
         extra_headers: dict[str, str] | None = None,
     ) -> Delivery:
         """Sign and post any body (the typed methods below build the usual ones)."""
+        if self.request_url is None:
+            raise ValueError("this client reaches the app over Socket Mode, not HTTP")
         headers, sent = sign(self.signing_secret, body, now=self.clock(), forgery=forgery)
         headers["Content-Type"] = content_type
         if retry_num:
@@ -139,9 +155,34 @@ class InteractionClient:
             retry_num=retry_num,
         )
 
+    def _deliver(
+        self, kind: str, payload: JSON, body: bytes, content_type: str, forgery: Forgery | None
+    ) -> Delivery:
+        """`payload` over Socket Mode when the app is in it, else `body` (its HTTP form) signed."""
+        if self.socket_mode is None:
+            return self.send(kind, body, content_type, forgery=forgery)
+        if forgery is not None:
+            raise ValueError("Socket Mode carries no signature to forge")
+        return self._over_socket(kind, payload)
+
+    def _over_socket(
+        self, kind: str, payload: JSON, retry_num: int = 0, retry_reason: str = ""
+    ) -> Delivery:
+        assert self.socket_mode is not None
+        sent = self.socket_mode.deliver(
+            kind, payload, timeout=self.timeout, retry_attempt=retry_num, retry_reason=retry_reason
+        )
+        # The ack's payload stands where an HTTP response body would, and is applied the same way.
+        headers = {"content-type": JSON_TYPE} if sent.answer else {}
+        status = None if sent.ack is None else 200
+        return Delivery(
+            kind, sent.body, {}, status, sent.answer, headers, sent.elapsed, sent.error,
+            retry_num=retry_num,
+        )  # fmt: skip
+
     def _interaction(self, payload: JSON, forgery: Forgery | None) -> Delivery:
         body = urlencode({"payload": json.dumps(payload)}).encode()
-        delivery = self.send(str(payload["type"]), body, FORM, forgery=forgery)
+        delivery = self._deliver(str(payload["type"]), payload, body, FORM, forgery)
         return replace(
             delivery, trigger_id=payload.get("trigger_id"), response_url=payload.get("response_url")
         )
@@ -178,7 +219,7 @@ class InteractionClient:
             "response_url": response_url,
             "trigger_id": trigger_id,
         }
-        delivery = self.send("slash_command", urlencode(form).encode(), FORM, forgery=forgery)
+        delivery = self._deliver("slash_command", form, urlencode(form).encode(), FORM, forgery)
         delivery = replace(delivery, trigger_id=trigger_id, response_url=response_url)
         if forgery is None:
             problem = apply_command_reply(self.workspace, delivery, user, found.id, command)
@@ -307,9 +348,8 @@ class InteractionClient:
         """Deliver an Events API event (wrapped in its `event_callback` envelope)."""
         event = {**event, "event_ts": event.get("event_ts") or self.workspace.next_ts()}
         envelope = event_envelope(self.workspace, event, self.team_id)
-        return self.send(
-            "event_callback", json.dumps(envelope).encode(), JSON_TYPE, forgery=forgery
-        )
+        body = json.dumps(envelope).encode()
+        return self._deliver("event_callback", envelope, body, JSON_TYPE, forgery)
 
     def open_home(self, user: str, *, forgery: Forgery | None = None) -> Delivery:
         """Open the app's Home tab (`app_home_opened`)."""
@@ -331,6 +371,8 @@ class InteractionClient:
         forgery: Forgery | None = None,
     ) -> Delivery:
         """Slack's `url_verification` handshake; `error` is set unless the app echoes it."""
+        if self.socket_mode is not None:
+            raise ValueError("Slack verifies request URLs only, not Socket Mode apps")
         body = {
             "token": self.workspace.identity.verification_token,
             "challenge": challenge,
@@ -343,16 +385,21 @@ class InteractionClient:
             delivery = replace(delivery, error="challenge_not_echoed")
         return delivery
 
-    def retry(self, delivery: Delivery, reason: str = "http_timeout") -> Delivery:
-        """Send an event again as Slack retries it: same body, fresh signature, retry headers."""
+    def retry(self, delivery: Delivery, reason: str | None = None) -> Delivery:
+        """Send an event again as Slack retries it: same body, fresh signature, retry headers
+        (over Socket Mode: same payload, new envelope, `retry_attempt` and `retry_reason`)."""
         if delivery.kind not in RETRIED_KINDS:
             raise ValueError(f"Slack does not retry {delivery.kind} requests")
+        if self.socket_mode is not None:
+            payload = json.loads(delivery.body)["payload"]
+            retry_num = delivery.retry_num + 1
+            return self._over_socket(delivery.kind, payload, retry_num, reason or "timeout")
         return self.send(
             delivery.kind,
             delivery.body,
             delivery.headers["Content-Type"],
             retry_num=delivery.retry_num + 1,
-            retry_reason=reason,
+            retry_reason=reason or "http_timeout",
         )
 
     def _visible_view(self, user: str, view_id: str) -> View:

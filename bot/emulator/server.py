@@ -17,6 +17,7 @@ from bot.emulator.client import InteractionClient
 from bot.emulator.clock import Clock, system_clock
 from bot.emulator.records import CallRecord
 from bot.emulator.reference import MethodReference, load_references
+from bot.emulator.socket_mode import SocketMode
 from bot.emulator.team import Identity
 from bot.emulator.webapi import RateLimits, create_app
 from bot.emulator.workspace import Workspace
@@ -63,6 +64,9 @@ class BackgroundServer:
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=1,
+            # Slack pings Socket Mode clients. Pinging often also lets slack_sdk's client close
+            # at once: it closes between two reads, which otherwise wait 3 s for a frame.
+            ws_ping_interval=0.5,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -94,7 +98,8 @@ class SlackEmulator:
 
     ``with SlackEmulator() as slack:`` point the app's Web API client at ``slack.api_url``,
     set up people and channels through ``slack.workspace``, act as a person through
-    ``slack.client(request_url)``, and assert on ``slack.workspace`` and ``slack.calls``.
+    ``slack.client(request_url)`` (or, to an app in Socket Mode, ``slack.socket_client()``),
+    and assert on ``slack.workspace`` and ``slack.calls``.
     """
 
     def __init__(
@@ -116,9 +121,12 @@ class SlackEmulator:
         self.references: dict[str, MethodReference] = load_references(reference_dir)
         self.workspace = Workspace(self.identity, clock)
         self._rate_limits = RateLimits()
-        self._server = BackgroundServer(
-            create_app(self.workspace, self.references, self._rate_limits), host, port
-        )
+        self.socket_mode = SocketMode.of(self.workspace)
+        """Socket Mode's side of Slack: open connections, `refresh()`."""
+        app = create_app(self.workspace, self.references, self._rate_limits)
+        # Slack serves Socket Mode's WebSockets apart from its Web API; here they share a port.
+        app.router.routes.append(self.socket_mode.route())
+        self._server = BackgroundServer(app, host, port)
         self._clients: list[InteractionClient] = []
 
     def start(self) -> SlackEmulator:
@@ -168,5 +176,11 @@ class SlackEmulator:
     def client(self, request_url: str, **options: Any) -> InteractionClient:
         """A person's Slack client sending signed requests to the app at `request_url`."""
         client = InteractionClient(self.workspace, request_url, **options)
+        self._clients.append(client)
+        return client
+
+    def socket_client(self, **options: Any) -> InteractionClient:
+        """A person's Slack client reaching the app over its open Socket Mode connection."""
+        client = InteractionClient(self.workspace, socket_mode=self.socket_mode, **options)
         self._clients.append(client)
         return client

@@ -61,7 +61,7 @@ def summary(
     unit_of_work: Callable[[], UnitOfWork], policy_for: Callable[[str], Policy], candidate_id: int
 ) -> CandidateSummary:
     """One candidate as its card shows it."""
-    with unit_of_work() as uow:
+    with unit_of_work().reading() as uow:
         row = uow.candidates.get(candidate_id)
         return summarize(row, uow.votes.for_candidate(row.id), policy_for(row.target_env))
 
@@ -73,7 +73,7 @@ def summaries(
     model: str | None = None,
 ) -> Sequence[CandidateSummary]:
     """Candidates in the given states (live ones by default), oldest first."""
-    with unit_of_work() as uow:
+    with unit_of_work().reading() as uow:
         rows = [r for r in uow.candidates.in_states(states) if model in (None, r.model)]
         return [summarize(r, uow.votes.for_candidate(r.id), policy_for(r.target_env)) for r in rows]
 

@@ -57,10 +57,14 @@ def cast_vote(
     now: datetime,
     reason: str = "",
     notifier: Notifier | None = None,
+    tell: Callable[[UnitOfWork, str], None] | None = None,
 ) -> VoteCast:
-    """Count ``voter``'s vote on a candidate, or raise ``VoteRefused`` saying why (and audit it)."""
+    """Count ``voter``'s vote on a candidate, or raise ``VoteRefused`` saying why (and audit it).
+
+    ``tell`` queues the refusal for the voter in the same transaction as its audit row.
+    """
     subject = f"candidate:{candidate_id}"
-    with unit_of_work() as uow:
+    with unit_of_work().reading() as uow:
         peek = uow.candidates.get(candidate_id)
         policy = policy_for(peek.target_env)
     override_by = frozenset(peek.verdict.get("override_by", ()))
@@ -85,6 +89,9 @@ def cast_vote(
                 {"decision": decision.value, "why": str(refused), "state": state.value},
                 at=now,
             )
+            if tell is not None:
+                tell(uow, str(refused))
+                refused.told = True
             uow.commit()
             raise
         uow.audit.append(voter, f"vote.{decision.value}", subject, {"reason": reason}, at=now)

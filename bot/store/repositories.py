@@ -24,6 +24,7 @@ from bot.domain.promotion import (
 )
 from bot.store.audit import AuditLog
 from bot.store.codec import bundle_to_json, verdict_to_json
+from bot.store.database import READ_ONLY
 from bot.store.models import (
     CandidateRow,
     ChampionRow,
@@ -447,12 +448,20 @@ class UnitOfWork:
 
     session: Session
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(self, session_factory: sessionmaker[Session], *, read_only: bool = False) -> None:
         self._session_factory = session_factory
+        self._read_only = read_only
+
+    def reading(self) -> UnitOfWork:
+        """Promise to only read: on SQLite the transaction then waits for no writer."""
+        self._read_only = True
+        return self
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._session_factory()
         self.session.begin()
+        if self._read_only:
+            self.session.connection(execution_options={READ_ONLY: True})
         self.candidates = Candidates(self.session)
         self.votes = Votes(self.session)
         self.champions = Champions(self.session)

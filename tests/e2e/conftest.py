@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -23,6 +24,7 @@ from bot.store.migrations import upgrade
 TEAM = "T0GATEKPR"
 BOT_TOKEN = "xoxb-e2e-token"
 SIGNING_SECRET = "e2e-signing-secret-0123456789abcdef"
+APP_TOKEN = "xapp-e2e-app-token"
 CHANNEL = "C0ML00001"
 REQUESTER = "U0DS00001"
 LEAD = "U0LEAD001"
@@ -57,24 +59,25 @@ def _free_port() -> int:
 
 @dataclass
 class Bot:
-    url: str
+    """`gatekeeper serve` as started by an operator, and the stand-in Slack it talks to."""
+
+    url: str | None  # None in Socket Mode: people reach the bot over the socket it opened
     gatekeeper: Gatekeeper  # the same database and config, for the test's own reads and writes
     slack: SlackEmulator
     log: Path
 
     def person(self) -> InteractionClient:
+        if self.url is None:
+            return self.slack.socket_client()
         return self.slack.client(f"{self.url}/slack/events")
 
 
-@pytest.fixture
-def gatekeeper_yaml() -> str:
-    """The configuration `gatekeeper serve` starts with; a test module may override it."""
-    return CONFIG
-
-
-@pytest.fixture
-def bot(tmp_path: Path, gatekeeper_yaml: str) -> Iterator[Bot]:
-    with SlackEmulator(team_id=TEAM, bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET) as slack:
+@contextlib.contextmanager
+def serving(tmp_path: Path, gatekeeper_yaml: str, *, socket_mode: bool = False) -> Iterator[Bot]:
+    """The stand-in with a small team, and `gatekeeper serve` (HTTP or Socket Mode) on it."""
+    with SlackEmulator(
+        team_id=TEAM, bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, app_token=APP_TOKEN
+    ) as slack:
         workspace = slack.workspace
         for user, name in [(REQUESTER, "dana"), (LEAD, "lea"), (SRE, "sam"), (OUTSIDER, "ovid")]:
             workspace.add_user(user, name)
@@ -90,25 +93,22 @@ def bot(tmp_path: Path, gatekeeper_yaml: str) -> Iterator[Bot]:
             **{k: v for k, v in os.environ.items() if not k.startswith("SLACK_")},
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_APP_TOKEN": APP_TOKEN,
             "SLACK_API_URL": slack.api_url,
             "DATABASE_URL": database,
             "GATEKEEPER_CONFIG": str(config),
             "PORT": str(port),
         }
         log = tmp_path / "serve.log"
-        command = [
-            str(Path(sys.executable).with_name("gatekeeper")),
-            "serve",
-            "--host",
-            "127.0.0.1",
-        ]
+        command = [str(Path(sys.executable).with_name("gatekeeper")), "serve"]
+        command += ["--socket-mode"] if socket_mode else ["--host", "127.0.0.1"]
         with log.open("wb") as output:
             process = subprocess.Popen(
                 command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
             )
-        url = f"http://127.0.0.1:{port}"
+        url = None if socket_mode else f"http://127.0.0.1:{port}"
         try:
-            _wait_until_healthy(url, process, log)
+            _wait_until_up(slack, url, process, log)
             settings = load_settings(
                 slack_bot_token=BOT_TOKEN, slack_api_url=slack.api_url, database_url=database
             )
@@ -123,14 +123,34 @@ def bot(tmp_path: Path, gatekeeper_yaml: str) -> Iterator[Bot]:
                 os.killpg(process.pid, signal.SIGKILL)
 
 
-def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+@pytest.fixture
+def gatekeeper_yaml() -> str:
+    """The configuration `gatekeeper serve` starts with; a test module may override it."""
+    return CONFIG
+
+
+@pytest.fixture
+def bot(tmp_path: Path, gatekeeper_yaml: str) -> Iterator[Bot]:
+    with serving(tmp_path, gatekeeper_yaml) as running:
+        yield running
+
+
+def _wait_until_up(
+    slack: SlackEmulator, url: str | None, process: subprocess.Popen[bytes], log: Path
+) -> None:
+    """Until /healthz answers, or (Socket Mode, no port) the bot holds a socket open."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"gatekeeper serve exited with {process.returncode}:\n{log.read_text()}")
+        if url is None:
+            with contextlib.suppress(TimeoutError):
+                slack.socket_mode.wait_for_connections(1, timeout=0.1)
+                return
+            continue
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             time.sleep(0.1)
-    pytest.fail(f"gatekeeper serve did not answer /healthz in 30 s:\n{log.read_text()}")
+    pytest.fail(f"gatekeeper serve was not up within 30 s:\n{log.read_text()}")

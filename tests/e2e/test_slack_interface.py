@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -210,3 +211,52 @@ def test_a_retried_event_has_one_effect(bot: Bot) -> None:
     assert person.retry(first).status == 200
     time.sleep(0.5)  # long enough for a lazy listener a retry had started to publish again
     assert len(bot.slack.workspace.calls_to("views.publish")) == 1
+
+
+def test_a_press_from_another_workspace_is_refused_and_audited(bot: Bot) -> None:
+    _propose(bot)
+    card = _card(bot)
+    foreign = bot.slack.client(f"{bot.url}/slack/events", team_id="T0ELSEWHERE")
+    delivery = foreign.click(LEAD, CHANNEL, card.ts, Action.APPROVE)
+    assert delivery is not None
+    assert delivery.status == 200
+    assert _votes(bot) == []
+    with bot.gatekeeper.engine.connect() as connection:
+        refused = connection.execute(
+            sa.text("SELECT subject FROM audit_log WHERE action = 'request.refused'")
+        ).scalars()
+        assert list(refused) == ["team:T0ELSEWHERE"]
+    told = foreign.slash_command(LEAD, "/promote", "list", channel=CHANNEL)
+    assert "does not serve your workspace" in told.response_body.decode()
+
+
+def test_a_press_on_an_expired_candidate_is_refused(bot: Bot) -> None:
+    candidate_id = _propose(bot)
+    card = _card(bot)
+    with bot.gatekeeper.engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE candidates SET expires_at = :past WHERE id = :id"),
+            {"past": datetime(2020, 1, 1, tzinfo=UTC).replace(tzinfo=None), "id": candidate_id},
+        )
+    bot.person().click(LEAD, CHANNEL, card.ts, Action.APPROVE)
+    assert "expired" in _ephemeral_to(bot, LEAD, "expired")
+    assert _votes(bot) == []
+
+
+def test_a_press_on_a_decided_candidate_is_refused(bot: Bot) -> None:
+    _propose(bot)
+    card = _card(bot)
+    person = bot.person()
+    first = person.click(LEAD, CHANNEL, card.ts, Action.APPROVE)
+    assert first is not None
+    person.click(SRE, CHANNEL, card.ts, Action.REJECT)
+    modal = bot.slack.wait_for(lambda ws: ws.modals(SRE))[0]
+    person.submit_view(
+        SRE, modal.id, {"candidate.reject.reason": {"candidate.reject.reason": "no"}}
+    )
+    bot.slack.wait_for(lambda ws: "rejected" in _texts(ws.message(CHANNEL, card.ts)))
+    # The same press again, as from a client still showing the old card.
+    again = person.send("block_actions", first.body, first.headers["Content-Type"])
+    assert again.status == 200
+    assert "votes are closed" in _ephemeral_to(bot, LEAD, "was rejected")
+    assert _votes(bot) == [(LEAD, "approve"), (SRE, "reject")]

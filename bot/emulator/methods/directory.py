@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
-
 from bot.emulator.arguments import Call
 from bot.emulator.errors import SlackError
 from bot.emulator.records import JSON
+from bot.emulator.socket_mode import SocketMode
 
 
 def auth_test(call: Call) -> JSON:
@@ -23,10 +22,7 @@ def auth_test(call: Call) -> JSON:
 
 
 def apps_connections_open(call: Call) -> JSON:
-    # The URL names where Slack's socket would be; the emulator serves no WebSocket (yet).
-    ticket = secrets.token_hex(8)
-    base = call.workspace.base_url.replace("http://", "ws://", 1)
-    return {"url": f"{base}link/?ticket={ticket}&app_id={call.workspace.identity.app_id}"}
+    return {"url": SocketMode.of(call.workspace).issue_url(call.workspace.base_url)}
 
 
 def users_info(call: Call) -> JSON:
