@@ -11,7 +11,16 @@ from handlers import actions, commands, errors, events, middleware, views
 def build_app(gatekeeper: Gatekeeper) -> App:
     settings = gatekeeper.settings
     if settings.slack_signing_secret is None or settings.slack_bot_token is None:
-        raise SystemExit("set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (the Slack app's settings)")
+        raise SystemExit(
+            "error: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (the Slack app's settings)"
+        )
+    if settings.slack_client_id and settings.slack_client_secret:
+        # Bolt reads these two itself and would silently ignore SLACK_BOT_TOKEN.
+        raise SystemExit(
+            "error: SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are set, which switches Bolt to "
+            "OAuth (multi-workspace install) mode and ignores SLACK_BOT_TOKEN; Gatekeeper runs "
+            "in one workspace with its bot token: unset them"
+        )
     app = App(
         token=settings.slack_bot_token.get_secret_value(),
         signing_secret=settings.slack_signing_secret.get_secret_value(),

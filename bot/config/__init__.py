@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None  # Socket Mode
+    # Read only to refuse them: Bolt itself switches to OAuth when both are set (see handlers.app).
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
     # The URL may hold a password, so it stays out of repr; ``redacted_database_url`` shows it.
     database_url: str = Field(default="sqlite:///gatekeeper.db", repr=False)

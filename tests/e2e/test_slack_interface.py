@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +18,9 @@ import sqlalchemy as sa
 from bot.domain.candidates import Candidate, parse_bundle
 from bot.emulator import Forgery, Message
 from bot.services.candidates import Champion, propose
+from bot.store.migrations import upgrade
 from handlers.blocks import Action
-from tests.e2e.conftest import CHANNEL, LEAD, OUTSIDER, REQUESTER, SRE, Bot
+from tests.e2e.conftest import CHANNEL, CONFIG, LEAD, OUTSIDER, REQUESTER, SRE, Bot
 
 IMAGE = "127.0.0.1:5000/stg/churn-serving@sha256:" + "ab" * 32
 
@@ -260,3 +265,31 @@ def test_a_press_on_a_decided_candidate_is_refused(bot: Bot) -> None:
     assert again.status == 200
     assert "votes are closed" in _ephemeral_to(bot, LEAD, "was rejected")
     assert _votes(bot) == [(LEAD, "approve"), (SRE, "reject")]
+
+
+@pytest.mark.parametrize(
+    ("variables", "says"),
+    [
+        ({"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "x"}, "switches Bolt to OAuth"),
+        ({"SLACK_BOT_TOKEN": ""}, "set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET"),
+        ({"PORT": "http"}, "PORT: must be a whole number"),
+    ],
+)
+def test_serve_refuses_to_start_on_bad_settings(
+    tmp_path: Path, variables: dict[str, str], says: str
+) -> None:
+    config = tmp_path / "gatekeeper.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    database = f"sqlite:///{tmp_path / 'gatekeeper.db'}"
+    upgrade(database)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SLACK_")},
+        "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "DATABASE_URL": database,
+        "GATEKEEPER_CONFIG": str(config), **variables,
+    }  # fmt: skip
+    gatekeeper = str(Path(sys.executable).with_name("gatekeeper"))
+    result = subprocess.run([gatekeeper, "serve"], env=env, capture_output=True, text=True,
+                            timeout=60, check=False)  # fmt: skip
+    assert result.returncode != 0
+    assert says in result.stderr
+    assert "Traceback" not in result.stderr
