@@ -15,7 +15,6 @@ from bot.adapters.mlflow_registry import MlflowRegistry
 from bot.adapters.slack import SlackMembership, make_web_client
 from bot.config import GatekeeperConfig, Settings
 from bot.domain.approvals import Membership
-from bot.domain.errors import GatekeeperError
 from bot.domain.policy import Policy
 from bot.services.delivery import DeliveryLoop
 from bot.services.promotions import PromotionEngine, Promotions
@@ -25,10 +24,6 @@ from bot.store.repositories import UnitOfWork
 from handlers.notifier import SlackNotifier
 
 logger = logging.getLogger("gatekeeper")
-
-
-class UnknownModel(GatekeeperError):
-    pass
 
 
 @dataclass
@@ -69,11 +64,7 @@ class Gatekeeper:
         return self.config.policy_for(environment)
 
     def channel_for(self, model: str) -> str:
-        registered = self.config.models.get(model)
-        if registered is None:
-            known = ", ".join(sorted(self.config.models)) or "none"
-            raise UnknownModel(f"Gatekeeper does not promote {model!r}; it knows: {known}")
-        return registered.channel
+        return self.config.model(model).channel
 
     def close(self) -> None:
         self.background.shutdown(wait=True)

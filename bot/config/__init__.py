@@ -44,6 +44,7 @@ from bot.config.schema import (
     SlackOrigin,
 )
 from bot.config.values import ENVIRONMENT_NAME
+from bot.domain.errors import GatekeeperError
 from bot.domain.policy import Policy
 
 __all__ = [
@@ -191,6 +192,10 @@ def _setting_problem(details: ErrorDetails) -> str:
     return f"{variable}: {text}"
 
 
+class UnknownModel(GatekeeperError):
+    pass
+
+
 @dataclass(frozen=True)
 class GatekeeperConfig:
     """A valid gatekeeper.yaml, with policies already turned into the domain's ``Policy``."""
@@ -201,6 +206,14 @@ class GatekeeperConfig:
     policies: Mapping[str, Policy]
     schedules: Schedules = field(default_factory=Schedules)
     slack: SlackOrigin = field(default_factory=SlackOrigin)
+
+    def model(self, name: str) -> RegisteredModel:
+        """The model as configured; ``UnknownModel`` names the ones Gatekeeper does promote."""
+        registered = self.models.get(name)
+        if registered is None:
+            known = ", ".join(sorted(self.models)) or "none"
+            raise UnknownModel(f"Gatekeeper does not promote {name!r}; it knows: {known}")
+        return registered
 
     def policy_for(self, environment: str) -> Policy:
         """The policy candidates promoted into ``environment`` are judged by."""

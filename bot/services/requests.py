@@ -49,10 +49,7 @@ class Requests:
 
     def resolve(self, wanted: Wanted, requester: str | None) -> Resolved:
         """Find the version in its environment's MLflow and the champion it would replace."""
-        registered = self.config.models.get(wanted.model)
-        if registered is None:
-            known = ", ".join(sorted(self.config.models)) or "none"
-            raise BadRequest(f"Gatekeeper does not promote {wanted.model!r}; it knows: {known}")
+        registered = self.config.model(wanted.model)
         path = self.config.promotion_path
         target = wanted.target or path[1]
         if target not in path:
