@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint unit clean
+.PHONY: install system test lint unit clean
 
 install: $(STAMP)
 
@@ -20,7 +20,19 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-unit: $(STAMP)
+# Debian's OCI registry and skopeo, which the image tests copy with (installed when root).
+SYSTEM_TOOLS := docker-registry skopeo
+system:
+	@missing=$$(for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || echo $$t; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else \
+			echo "install these Debian packages first: $$missing"; exit 1; \
+		fi; \
+	fi
+
+unit: $(STAMP) system
 	$(BIN)/pytest
 
 test: lint unit
