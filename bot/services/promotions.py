@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.domain.approvals import Membership, may_roll_back, mentions
 from bot.domain.errors import GatekeeperError
@@ -30,6 +30,16 @@ class Progress:
     status: StepStatus
     duration_s: float | None = None
     detail: str | None = None
+    #: What a restarted promotion needs of this step (the copied version, the previous alias).
+    details: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Promoted:
+    """What a promotion left in the target: the new version and its images by digest."""
+
+    version: str
+    images: Mapping[str, str] = field(default_factory=dict)
 
 
 Report = Callable[[Progress], None]
@@ -44,8 +54,8 @@ class StepFailed(GatekeeperError):
 
 
 class PromotionEngine(Protocol):
-    def promote(self, candidate_id: int, report: Report) -> str:
-        """Run every step for an approved candidate; the target's new version, or StepFailed."""
+    def promote(self, candidate_id: int, report: Report) -> Promoted:
+        """Run (or resume) every step for a candidate; what it left in the target, or StepFailed."""
         ...
 
     def roll_back(self, model: str, environment: str, to_version: str, report: Report) -> None:
@@ -70,30 +80,40 @@ class Promotions:
         """Promote an approved candidate, recording and announcing each step as it ends."""
         with self.unit_of_work() as uow:
             row = uow.candidates.get(candidate_id, for_update=True)
-            current = uow.champions.current(row.model, row.target_env)
-            uow.candidates.transition(row, CandidateState.PROMOTING, actor=actor, now=self.clock())
-            promotion = uow.promotions.start(
-                candidate_id, kind="promote", model=row.model, target_env=row.target_env,
-                previous_champion=current.version if current else None, now=self.clock(),
-            )  # fmt: skip
-            uow.audit.append(
-                actor, "promotion.started", f"candidate:{candidate_id}", at=self.clock()
-            )
-            self.notifier.card_changed(uow, candidate_id, self.clock())
+            running = uow.promotions.running_for(candidate_id)
+            if running is None:  # a fresh start; otherwise a restart resumes the same promotion
+                current = uow.champions.current(row.model, row.target_env)
+                uow.candidates.transition(
+                    row, CandidateState.PROMOTING, actor=actor, now=self.clock()
+                )
+                running = uow.promotions.start(
+                    candidate_id, kind="promote", model=row.model, target_env=row.target_env,
+                    previous_champion=current.version if current else None, now=self.clock(),
+                )  # fmt: skip
+                uow.audit.append(
+                    actor, "promotion.started", f"candidate:{candidate_id}", at=self.clock()
+                )
+                self.notifier.card_changed(uow, candidate_id, self.clock())
             uow.commit()
-            model, target, promotion_id = row.model, row.target_env, promotion.id
+            model, target, promotion_id = row.model, row.target_env, running.id
 
         started = time.monotonic()
         try:
-            version = self.engine.promote(candidate_id, self._reporter(candidate_id, promotion_id))
+            promoted = self.engine.promote(candidate_id, self._reporter(candidate_id, promotion_id))
         except StepFailed as failure:
-            return self._finish(candidate_id, promotion_id, CandidateState.FAILED, str(failure),
+            # Verify changes nothing: the candidate goes back to blocked, with the reason.
+            outcome = (
+                CandidateState.BLOCKED
+                if failure.step is PromotionStep.VERIFY
+                else CandidateState.FAILED
+            )
+            return self._finish(candidate_id, promotion_id, outcome, str(failure),
                                 step=failure.step)  # fmt: skip
         with self.unit_of_work() as uow:
-            uow.session.get_one(PromotionRow, promotion_id).target_version = version
+            uow.session.get_one(PromotionRow, promotion_id).target_version = promoted.version
             uow.champions.record(
-                model, target, version, cause="promotion", actor=actor, now=self.clock(),
-                promotion_id=promotion_id,
+                model, target, promoted.version, cause="promotion", actor=actor,
+                now=self.clock(), promotion_id=promotion_id, images=dict(promoted.images),
             )  # fmt: skip
             uow.commit()
         return self._finish(candidate_id, promotion_id, CandidateState.PROMOTED,
@@ -164,10 +184,12 @@ class Promotions:
         def report(progress: Progress) -> None:
             now = self.clock()
             with self.unit_of_work() as uow:
+                details = dict(progress.details or {})
+                if progress.detail:
+                    details["detail"] = progress.detail
                 uow.promotions.record_step(
-                    promotion_id, progress.step, progress.status, now,
-                    details={"detail": progress.detail} if progress.detail else None,
-                )  # fmt: skip
+                    promotion_id, progress.step, progress.status, now, details=details or None
+                )
                 if progress.status is not StepStatus.RUNNING:
                     self.notifier.progress(uow, candidate_id, progress, now)
                 uow.commit()

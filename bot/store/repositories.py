@@ -17,6 +17,7 @@ from bot.domain.errors import AlreadyVoted, GatekeeperError, IllegalTransition
 from bot.domain.policy import Verdict
 from bot.domain.promotion import (
     LIVE_STATES,
+    STEP_DONE,
     CandidateState,
     PromotionStep,
     StepStatus,
@@ -322,6 +323,26 @@ class Promotions:
     ) -> None:
         row.state, row.finished_at, row.error = state, now, error
         self._session.flush()
+
+    def running_for(self, candidate_id: int) -> PromotionRow | None:
+        """The candidate's promotion still running (a restart finds it here), if any."""
+        return self._session.scalars(
+            select(PromotionRow).where(
+                PromotionRow.candidate_id == candidate_id,
+                PromotionRow.kind == "promote",
+                PromotionRow.state == "running",
+            )
+        ).one_or_none()
+
+    def finished_steps(self, promotion_id: int) -> dict[PromotionStep, dict[str, Any]]:
+        """Steps done (succeeded or skipped), with the details they recorded."""
+        rows = self._session.scalars(
+            select(PromotionStepRow).where(
+                PromotionStepRow.promotion_id == promotion_id,
+                PromotionStepRow.status.in_([s.value for s in STEP_DONE]),
+            )
+        )
+        return {PromotionStep(r.step): dict(r.details) for r in rows}
 
     def step_statuses(self, promotion_id: int) -> dict[PromotionStep, StepStatus]:
         rows = self._session.scalars(

@@ -16,7 +16,14 @@ from bot.domain.promotion import CandidateState, PromotionStep, StepStatus
 from bot.emulator import SlackEmulator
 from bot.services.candidates import Champion, propose
 from bot.services.delivery import deliver_due
-from bot.services.promotions import Progress, Promotions, Report, RollbackRefused, StepFailed
+from bot.services.promotions import (
+    Progress,
+    Promoted,
+    Promotions,
+    Report,
+    RollbackRefused,
+    StepFailed,
+)
 from bot.store.repositories import UnitOfWork
 from handlers.blocks import Action
 from handlers.notifier import SlackNotifier
@@ -36,14 +43,14 @@ class FakeEngine:
         self.fail_at = fail_at
         self.rolled_back: list[tuple[str, str, str]] = []
 
-    def promote(self, candidate_id: int, report: Report) -> str:
+    def promote(self, candidate_id: int, report: Report) -> Promoted:
         for step in PromotionStep:
             report(Progress(step, StepStatus.RUNNING))
             if step is self.fail_at:
                 report(Progress(step, StepStatus.FAILED, 0.2, "registry answered 503"))
                 raise StepFailed(step, "registry answered 503 three times")
             report(Progress(step, StepStatus.SUCCEEDED, 0.1, f"{step.value} done"))
-        return "12"
+        return Promoted("12", {"serving": "127.0.0.1:5000/prod/churn@sha256:" + "ab" * 32})
 
     def roll_back(self, model: str, environment: str, to_version: str, report: Report) -> None:
         report(
