@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 
+from bot.adapters.kfp import PipelineHostUnavailable
+from bot.adapters.mlflow_copy import MlflowCopier, MlflowServer
 from bot.adapters.mlflow_registry import MlflowRegistry
+from bot.adapters.oci import ImageRegistries, ImageRegistry
+from bot.adapters.oci.errors import RegistryUnavailable
+from bot.adapters.pipelines import KfpRebuilder
 from bot.adapters.slack import SlackMembership, make_web_client
+from bot.adapters.snapshots import SnapshotStoreFailed, copy_snapshot
 from bot.config import GatekeeperConfig, Settings
 from bot.domain.approvals import Membership
 from bot.domain.policy import Policy
 from bot.services.delivery import DeliveryLoop
+from bot.services.engine import Engine as PromotionSteps
 from bot.services.promotions import PromotionEngine, Promotions
+from bot.services.registry import ModelRegistry, RegistryUnreachable
 from bot.services.requests import Requests
+from bot.services.runner import PromotionRunner
 from bot.store.database import make_engine, make_session_factory
 from bot.store.repositories import UnitOfWork
 from handlers.notifier import SlackNotifier
@@ -38,24 +46,14 @@ class Gatekeeper:
     delivery: DeliveryLoop
     clock: Callable[[], datetime]
     requests: Requests
-    #: None until an engine is configured: approved candidates then wait, and rollback says so.
+    #: Set in the process that promotes (the worker, or serve run as one process).
     promotions: Promotions | None = None
-    background: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="promotion")
-    )
+    runner: PromotionRunner | None = None
 
     def promote_later(self, candidate_id: int) -> None:
-        """Run an approved candidate's promotion off the request thread."""
-        if self.promotions is not None:
-            self.background.submit(self._promote, candidate_id)
-
-    def _promote(self, candidate_id: int) -> None:
-        assert self.promotions is not None
-        try:
-            self.promotions.promote(candidate_id)
-        except Exception:
-            logger.exception("promotion of candidate %s stopped unexpectedly", candidate_id)
-        self.delivery.wake()
+        """An approved candidate is waiting: the runner (here or in the worker) picks it up."""
+        if self.runner is not None:
+            self.runner.wake()
 
     def now(self) -> datetime:
         return self.clock()
@@ -66,8 +64,17 @@ class Gatekeeper:
     def channel_for(self, model: str) -> str:
         return self.config.model(model).channel
 
+    def start_promoting(self) -> None:
+        """Run promotions in this process (the worker's job; serve's too when it is alone)."""
+        assert self.promotions is not None
+        self.runner = PromotionRunner(
+            self.promotions, self.unit_of_work, after_each=self.delivery.wake
+        ).start()
+        self.runner.wake()  # finish whatever a stopped process left approved or promoting
+
     def close(self) -> None:
-        self.background.shutdown(wait=True)
+        if self.runner is not None:
+            self.runner.stop()
         self.delivery.stop()
         self.engine.dispose()
 
@@ -105,9 +112,47 @@ def build(
         clock=clock,
         requests=Requests(config, registries, unit_of_work, notifier),
     )
-    if promotion_engine is not None:
-        gatekeeper.promotions = Promotions(
-            unit_of_work, gatekeeper.notifier, promotion_engine, config.policy_for,
-            gatekeeper.membership, clock,
-        )  # fmt: skip
+    gatekeeper.promotions = Promotions(
+        unit_of_work, gatekeeper.notifier,
+        promotion_engine or _engine(settings, config, unit_of_work, registries, clock),
+        config.policy_for, gatekeeper.membership, clock,
+    )  # fmt: skip
     return gatekeeper
+
+
+def _engine(
+    settings: Settings,
+    config: GatekeeperConfig,
+    unit_of_work: Callable[[], UnitOfWork],
+    registries: Mapping[str, ModelRegistry],
+    clock: Callable[[], datetime],
+) -> PromotionSteps:
+    """The real engine: each environment's MLflow, image registry (with its credentials),
+    snapshot store and KFP."""
+    hosts: dict[str, ImageRegistry] = {}
+    for name, spec in config.environments.items():
+        if spec.images is None:
+            continue
+        host = spec.images.partition("/")[0]
+        auth = settings.registry_auth.get(name)
+        if auth is None:
+            hosts.setdefault(host, ImageRegistry(host))
+            continue
+        hosts[host] = ImageRegistry(
+            host,
+            username=auth.username,
+            password=auth.password.get_secret_value() if auth.password else None,
+            token=auth.token.get_secret_value() if auth.token else None,
+        )
+    return PromotionSteps(
+        config, unit_of_work, registries,
+        MlflowCopier(MlflowServer(n, spec.mlflow) for n, spec in config.environments.items()), ImageRegistries(hosts.values()),
+        copy_snapshot, KfpRebuilder(config), _transient, clock,
+    )  # fmt: skip
+
+
+def _transient(error: Exception) -> bool:
+    return isinstance(
+        error, RegistryUnavailable | RegistryUnreachable | SnapshotStoreFailed |
+        PipelineHostUnavailable,
+    )  # fmt: skip

@@ -41,6 +41,19 @@ def _config(path: Path) -> GatekeeperConfig:
         sys.exit(1)
 
 
+def _require_migrated(settings: Settings) -> None:
+    from bot.store.migrations import is_current
+
+    with _reaching_database(settings):
+        if not is_current(settings.database_url):
+            click.echo(
+                f"error: the database {settings.redacted_database_url} is not migrated; "
+                "run `gatekeeper db upgrade` first",
+                err=True,
+            )
+            sys.exit(1)
+
+
 @contextmanager
 def _reaching_database(settings: Settings) -> Iterator[None]:
     """Turn an unreachable database into one line naming it, password hidden."""
@@ -121,31 +134,31 @@ def audit_verify() -> None:
 @main.command()
 @click.option("--socket-mode", is_flag=True, help="Connect out to Slack (SLACK_APP_TOKEN).")
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
-def serve(socket_mode: bool, host: str) -> None:
+@click.option(
+    "--worker/--no-worker",
+    default=True,
+    show_default=True,
+    help="Also run promotions here (one process); --no-worker when `gatekeeper worker` runs.",
+)
+def serve(socket_mode: bool, host: str, worker: bool) -> None:
     """Serve Slack's requests over HTTP on $PORT (or over Socket Mode) and deliver messages."""
     import uvicorn
 
     from bot.bootstrap import build
-    from bot.store.migrations import is_current
     from bot.web import create_web_app
     from handlers.app import build_app
 
     settings = _settings()
     config = _config(settings.gatekeeper_config)
-    with _reaching_database(settings):
-        if not is_current(settings.database_url):
-            click.echo(
-                f"error: the database {settings.redacted_database_url} is not migrated; "
-                "run `gatekeeper db upgrade` first",
-                err=True,
-            )
-            sys.exit(1)
+    _require_migrated(settings)
     if socket_mode and settings.slack_app_token is None:
         click.echo("error: --socket-mode needs SLACK_APP_TOKEN (an xapp- token)", err=True)
         sys.exit(2)
     gatekeeper = build(settings, config)
     slack_app = build_app(gatekeeper)
     gatekeeper.delivery.start()
+    if worker:
+        gatekeeper.start_promoting()
     try:
         if socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -158,3 +171,25 @@ def serve(socket_mode: bool, host: str) -> None:
             uvicorn.run(web, host=host, port=settings.port, log_level="info", access_log=False)
     finally:
         gatekeeper.close()
+
+
+@main.command()
+def worker() -> None:
+    """Run promotions (resuming any a stopped process left) and deliver messages, until stopped."""
+    import signal
+    import threading
+
+    from bot.bootstrap import build
+
+    settings = _settings()
+    config = _config(settings.gatekeeper_config)
+    _require_migrated(settings)
+    gatekeeper = build(settings, config)
+    stopped = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopped.set())
+    gatekeeper.delivery.start()
+    gatekeeper.start_promoting()
+    click.echo("gatekeeper worker: promoting and delivering; Ctrl-C to stop")
+    stopped.wait()
+    gatekeeper.close()

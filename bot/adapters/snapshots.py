@@ -29,7 +29,8 @@ class SnapshotError(GatekeeperError):
     ├── SnapshotNotFound     nothing at the source URL
     ├── ChecksumMismatch     the bytes read are not the ones the bundle declared
     ├── SnapshotConflict     the target already holds other bytes under that name
-    └── SnapshotStoreFailed  the store refused, failed, or is not supported here
+    ├── SnapshotStoreFailed  the store refused or failed (may pass if tried again)
+    └── SnapshotStoreUnsupported  an address no store here can serve (a configuration fix)
     """
 
 
@@ -60,6 +61,12 @@ class SnapshotConflict(SnapshotError):
 class SnapshotStoreFailed(SnapshotError):
     def __init__(self, url: str, reason: str) -> None:
         super().__init__(f"the snapshot store at {url} failed: {reason}")
+        self.url, self.reason = url, reason
+
+
+class SnapshotStoreUnsupported(SnapshotError):
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"Gatekeeper cannot use the snapshot store at {url}: {reason}")
         self.url, self.reason = url, reason
 
 
@@ -238,20 +245,20 @@ def _store(url: str) -> tuple[_Store, str]:
     if parts.scheme == "file" and parts.netloc in ("", "localhost"):
         return _LocalFiles(), unquote(parts.path)
     if parts.scheme == "file":
-        raise SnapshotStoreFailed(url, f"file URLs name this machine, not {parts.netloc!r}")
+        raise SnapshotStoreUnsupported(url, f"file URLs name this machine, not {parts.netloc!r}")
     if not parts.scheme:
-        raise SnapshotStoreFailed(url, "not a URL; expected file://, s3://, gs:// ...")
+        raise SnapshotStoreUnsupported(url, "not a URL; expected file://, s3://, gs:// ...")
     try:
         from fsspec.core import url_to_fs  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError:
-        raise SnapshotStoreFailed(
+        raise SnapshotStoreUnsupported(
             url, f"{parts.scheme}:// stores need the fsspec package, which is not installed"
         ) from None
     try:
         fs, path = url_to_fs(url)
     except (ImportError, ValueError) as error:
         # fsspec names the package that implements the scheme (s3fs, gcsfs ...) when it is missing.
-        raise SnapshotStoreFailed(url, _first_line(error)) from error
+        raise SnapshotStoreUnsupported(url, _first_line(error)) from error
     return _Fsspec(fs), str(path)
 
 

@@ -14,6 +14,7 @@ from bot.adapters.snapshots import (
     SnapshotConflict,
     SnapshotNotFound,
     SnapshotStoreFailed,
+    SnapshotStoreUnsupported,
     copy_snapshot,
     verify,
 )
@@ -133,15 +134,26 @@ def test_verify_reads_the_checksum(train: Path, tmp_path: Path) -> None:
     ],
 )
 def test_addresses_it_cannot_use_are_refused(address: str, reason: str, train: Path) -> None:
-    with pytest.raises(SnapshotStoreFailed, match=reason):
+    with pytest.raises(SnapshotStoreUnsupported, match=reason):
         copy_snapshot(url(train), "0" * 64, address)
+
+
+def test_a_store_that_fails_is_named_and_left_as_it_was(train: Path, tmp_path: Path) -> None:
+    checksum = sha256(train.read_bytes())
+    # A file where the target needs a directory.
+    blocked = url(train / "stg" / "train.parquet")
+    with pytest.raises(SnapshotStoreFailed, match=r"the snapshot store at file://.* failed: "):
+        copy_snapshot(url(train), checksum, blocked)
+    with pytest.raises(SnapshotStoreFailed, match=r"it is a directory, not a file"):
+        copy_snapshot(url(train.parent), checksum, url(tmp_path / "stg" / "x"))
+    assert not (tmp_path / "stg").exists()
 
 
 def test_a_store_without_its_implementation_says_which_package_is_missing(
     train: Path,
 ) -> None:
-    # Neither fsspec nor s3fs is a dependency of Gatekeeper: a plain install copies files only.
-    with pytest.raises(SnapshotStoreFailed, match=r"s3://.*(fsspec|s3fs)"):
+    # s3fs is no dependency of Gatekeeper: a deployment on S3 installs it beside.
+    with pytest.raises(SnapshotStoreUnsupported, match=r"s3://.*(fsspec|s3fs)"):
         copy_snapshot(url(train), sha256(train.read_bytes()), "s3://ml-stg/churn/train.parquet")
 
 
