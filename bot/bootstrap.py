@@ -144,9 +144,9 @@ def _engine(
             password=auth.password.get_secret_value() if auth.password else None,
             token=auth.token.get_secret_value() if auth.token else None,
         )
+    servers = [MlflowServer(name, spec.mlflow) for name, spec in config.environments.items()]
     return PromotionSteps(
-        config, unit_of_work, registries,
-        MlflowCopier(MlflowServer(n, spec.mlflow) for n, spec in config.environments.items()), ImageRegistries(hosts.values()),
+        config, unit_of_work, registries, MlflowCopier(servers), ImageRegistries(hosts.values()),
         copy_snapshot, KfpRebuilder(config), _transient, clock,
     )  # fmt: skip
 
