@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from kfp import compiler
 from mlflow.tracking import MlflowClient
 
 from bot.adapters.mlflow_copy import MlflowCopier
 from bot.adapters.mlflow_registry import MlflowRegistry
 from bot.adapters.oci import ImageRegistries
 from bot.adapters.oci.errors import RegistryUnavailable
+from bot.adapters.pipelines import KfpRebuilder
 from bot.adapters.snapshots import copy_snapshot
 from bot.config import GatekeeperConfig, parse_config
 from bot.domain.candidates import parse_image
@@ -26,6 +28,7 @@ from bot.services.requests import Requests, Wanted
 from bot.store.models import PromotionRow, PromotionStepRow
 from bot.store.repositories import UnitOfWork
 from handlers.notifier import SlackNotifier
+from tests.adapters.pipelines.churn_pipeline import churn_pipeline
 from tests.oci_fixtures import Pusher, RunningRegistry, layer
 
 SRE = "U0SRE0001"
@@ -38,16 +41,19 @@ class NoGroups:
 
 @pytest.fixture
 def world(
-    mlflow_server: str, oci_source: RunningRegistry, tmp_path: Path
+    mlflow_server: str, oci_source: RunningRegistry, oci_target: RunningRegistry, tmp_path: Path
 ) -> tuple[GatekeeperConfig, str]:
     """dev → staging → production on one MLflow server (a name per environment), one registry."""
     tag = uuid.uuid4().hex[:6]  # the server and registry are shared by the session
     stores = {env: tmp_path / env for env in ("dev", "stg", "prod")}
     config = parse_config({
         "environments": {
+            # dev and staging share a registry (blobs mounted); production has its own.
             env: {"mlflow": mlflow_server, "model_name": f"{tag}-{short}.{{model}}",
-                  "images": f"{oci_source.host}/{tag}{short}", "snapshots": stores[short].as_uri()}
-            for env, short in (("dev", "dev"), ("staging", "stg"), ("production", "prod"))
+                  "images": f"{registry.host}/{tag}{short}", "snapshots": stores[short].as_uri(),
+                  "kfp": "local"}
+            for env, short, registry in (("dev", "dev", oci_source), ("staging", "stg", oci_source),
+                                         ("production", "prod", oci_target))
         },
         "promotion_path": ["dev", "staging", "production"],
         "models": {"churn-classifier": {"channel": "C0ML00001"}},
@@ -69,7 +75,7 @@ def _engine(config: GatekeeperConfig, uow: Callable[[], UnitOfWork]) -> tuple[Pr
     images = ImageRegistries()
     engine = Engine(
         config, uow, registries, MlflowCopier(), images,
-        lambda src, sha, dst: copy_snapshot(src, sha, dst), None,
+        lambda src, sha, dst: copy_snapshot(src, sha, dst), KfpRebuilder(config),
         lambda error: isinstance(error, RegistryUnavailable), lambda: datetime.now(UTC),
         backoff_s=0.01,
     )  # fmt: skip
@@ -78,7 +84,10 @@ def _engine(config: GatekeeperConfig, uow: Callable[[], UnitOfWork]) -> tuple[Pr
     return promotions, Requests(config, registries, uow, notifier)
 
 
-def _dev_version(client: MlflowClient, name: str, accuracy: float, tags: dict[str, str]) -> str:
+def _dev_version(
+    client: MlflowClient, name: str, accuracy: float, tags: dict[str, str],
+    pipeline: Path | None = None,
+) -> str:  # fmt: skip
     if not client.search_registered_models(filter_string=f"name = '{name}'"):
         client.create_registered_model(name)
     experiment = client.get_experiment_by_name("engine") or None
@@ -86,6 +95,8 @@ def _dev_version(client: MlflowClient, name: str, accuracy: float, tags: dict[st
     run = client.create_run(experiment_id)
     client.log_metric(run.info.run_id, "accuracy", accuracy)
     client.log_text(run.info.run_id, "weights for " + name, "model/weights.txt")
+    if pipeline is not None:
+        client.log_artifact(run.info.run_id, str(pipeline), "pipeline")
     client.set_terminated(run.info.run_id)
     version = client.create_model_version(name, f"{run.info.artifact_uri}/model",
                                           run_id=run.info.run_id, tags=tags)  # fmt: skip
@@ -94,7 +105,8 @@ def _dev_version(client: MlflowClient, name: str, accuracy: float, tags: dict[st
 
 def test_a_candidate_is_rebuilt_in_staging_then_production_and_rolled_back(
     world: tuple[GatekeeperConfig, str], mlflow_client: MlflowClient,
-    oci_source: RunningRegistry, uow: Callable[[], UnitOfWork],
+    oci_source: RunningRegistry, oci_target: RunningRegistry, uow: Callable[[], UnitOfWork],
+    tmp_path: Path,
 ) -> None:  # fmt: skip
     config, tag = world
     pusher = Pusher(oci_source.url)
@@ -103,17 +115,22 @@ def test_a_candidate_is_rebuilt_in_staging_then_production_and_rolled_back(
     (dev_store / "train").mkdir(parents=True)
     data = b"id,churned\n" + b"1,0\n" * 1000
     (dev_store / "train" / "2026-11.csv").write_bytes(data)
+    pipeline = tmp_path / "churn.yaml"
+    compiler.Compiler().compile(churn_pipeline, str(pipeline))
     bundle = {
+        "gatekeeper.pipeline": "pipeline/churn.yaml",
         "gatekeeper.image.serving": f"{oci_source.host}/{image.repository}@{image.digest}",
         "gatekeeper.snapshot.train": f"{(dev_store / 'train' / '2026-11.csv').as_uri()}"
                                      f"#sha256={hashlib.sha256(data).hexdigest()}",
     }  # fmt: skip
-    version = _dev_version(mlflow_client, f"{tag}-dev.churn-classifier", 0.93, bundle)
+    version = _dev_version(mlflow_client, f"{tag}-dev.churn-classifier", 0.93, bundle, pipeline)
     promotions, requests = _engine(config, uow)
+    _, _, planned = requests.plan(Wanted("churn-classifier", version, None, "staging"),
+                                  datetime.now(UTC))  # fmt: skip
 
     to_staging = requests.request(Wanted("churn-classifier", version, None, "staging"), SRE, SRE,
                                   datetime.now(UTC))  # fmt: skip
-    assert promotions.promote(to_staging) is CandidateState.PROMOTED
+    assert promotions.promote(to_staging) is CandidateState.PROMOTED, _reason(uow, to_staging)
 
     staged = mlflow_client.get_model_version_by_alias(f"{tag}-stg.churn-classifier", "champion")
     assert staged.tags["gatekeeper.lineage.source_env"] == "dev"
@@ -131,8 +148,9 @@ def test_a_candidate_is_rebuilt_in_staging_then_production_and_rolled_back(
             .where(PromotionRow.candidate_id == to_staging)
         )  # fmt: skip
         steps = {step: status for step, status in rows}
-    assert steps == {step.value: "skipped" if step is PromotionStep.REGISTER_PIPELINE
-                     else "succeeded" for step in PromotionStep}  # fmt: skip
+    # The dry run listed exactly the steps the engine then performed.
+    assert steps == {action.step.value: "succeeded" for action in planned}
+    assert "ran with kfp.local" in _step_detail(uow, to_staging, PromotionStep.REGISTER_PIPELINE)
 
     # The staging version (with its bundle, now pointing at staging's copies) goes on.
     mlflow_client.set_model_version_tag(staged.name, staged.version, "gatekeeper.image.serving",
@@ -142,6 +160,9 @@ def test_a_candidate_is_rebuilt_in_staging_then_production_and_rolled_back(
                                      SRE, SRE, datetime.now(UTC))  # fmt: skip
     assert promotions.promote(to_production) is CandidateState.PROMOTED
     first = mlflow_client.get_model_version_by_alias(f"{tag}-prod.churn-classifier", "champion")
+    across = parse_image(f"{oci_target.host}/{tag}prod/churn-serving@{image.digest}")
+    assert across is not None
+    assert ImageRegistries().exists(across)  # copied across registries, digest kept
 
     # A better model follows the same road; then production is rolled back to the first.
     better = _dev_version(mlflow_client, f"{tag}-dev.churn-classifier", 0.95, {})
@@ -157,6 +178,21 @@ def test_a_candidate_is_rebuilt_in_staging_then_production_and_rolled_back(
     assert promotions.roll_back(last, SRE) == first.version
     assert mlflow_client.get_model_version_by_alias(
         f"{tag}-prod.churn-classifier", "champion").version == first.version  # fmt: skip
+
+
+def _reason(uow: Callable[[], UnitOfWork], candidate_id: int) -> str:
+    with uow() as unit:
+        return unit.candidates.get(candidate_id).reason or ""
+
+
+def _step_detail(uow: Callable[[], UnitOfWork], candidate_id: int, step: PromotionStep) -> str:
+    with uow() as unit:
+        detail = unit.session.scalar(
+            sa.select(PromotionStepRow.details)
+            .join(PromotionRow, PromotionRow.id == PromotionStepRow.promotion_id)
+            .where(PromotionRow.candidate_id == candidate_id, PromotionStepRow.step == step.value)
+        )  # fmt: skip
+    return str((detail or {}).get("detail", ""))
 
 
 def test_a_missing_image_blocks_the_candidate_at_verify(
