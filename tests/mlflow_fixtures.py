@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -41,49 +42,69 @@ def _tail(log: Path, lines: int = 30) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
+@dataclass(frozen=True)
+class Server:
+    """One MLflow server: its URL, and the folder it keeps proxied artifacts in."""
+
+    url: str
+    store: Path  # its --artifacts-destination, reachable from the tests
+
+    @property
+    def client(self) -> MlflowClient:
+        return MlflowClient(tracking_uri=self.url, registry_uri=self.url)
+
+
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URL of an MLflow server (SQLite backend, proxied artifacts) shared by the session."""
-    root = tmp_path_factory.mktemp("mlflow")
-    log = root / "server.log"
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-        "--artifacts-destination", str(root / "artifacts"),
-        "--host", "127.0.0.1", "--port", str(port),
-        "--workers", "1",
-    ]  # fmt: skip
-    with log.open("wb") as output:
-        # Its own process group: `mlflow server` starts uvicorn as a child, and both must go.
-        server = subprocess.Popen(
-            command,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            # The registry needs no job runner: left on, it starts seven more processes.
-            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-            start_new_session=True,
-        )
+def mlflow_environments(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Server]]:
+    """Three MLflow servers (dev, staging, production; SQLite backends), started together."""
+    started: list[tuple[str, subprocess.Popen[bytes], Server, Path]] = []
     try:
+        for environment in ("dev", "staging", "production"):
+            root = tmp_path_factory.mktemp(f"mlflow-{environment}")
+            port = _free_port()
+            server = Server(f"http://127.0.0.1:{port}", root / "artifacts")
+            log = root / "server.log"
+            command = [
+                sys.executable, "-m", "mlflow", "server",
+                "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+                "--artifacts-destination", str(server.store),
+                "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            ]  # fmt: skip
+            with log.open("wb") as output:
+                # Its own process group: `mlflow server` starts uvicorn as a child; both must go.
+                process = subprocess.Popen(
+                    command,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    # The registry needs no job runner: left on, it starts seven more processes.
+                    env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+                    start_new_session=True,
+                )
+            started.append((environment, process, server, log))
+        # All start at once: each takes seconds, mostly importing.
         deadline = time.monotonic() + MLFLOW_START_SECONDS
-        while not _healthy(url):
-            if server.poll() is not None:
-                pytest.fail(
-                    f"mlflow server exited with {server.returncode} before answering "
-                    f"{url}/health; its output ends:\n{_tail(log)}",
-                    pytrace=False,
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"mlflow server did not answer {url}/health within {MLFLOW_START_SECONDS} s; "
-                    f"its output ends:\n{_tail(log)}",
-                    pytrace=False,
-                )
-            time.sleep(0.2)
-        yield url
+        for _, process, server, log in started:
+            while not _healthy(server.url):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(
+                        f"mlflow server at {server.url} did not answer /health within "
+                        f"{MLFLOW_START_SECONDS} s; its output ends:\n{_tail(log)}",
+                        pytrace=False,
+                    )
+                time.sleep(0.2)
+        yield {environment: server for environment, _, server, _ in started}
     finally:
-        _stop(server)
+        for _, process, _, _ in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for _, process, _, _ in started:
+            _stop(process)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(mlflow_environments: dict[str, Server]) -> str:
+    """The URL of one MLflow server shared by the session (dev's; names keep tests apart)."""
+    return mlflow_environments["dev"].url
 
 
 def _stop(server: subprocess.Popen[bytes]) -> None:

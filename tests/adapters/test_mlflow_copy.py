@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +15,6 @@ import numpy as np
 import pytest
 from mlflow.entities import Metric, Param
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-from mlflow.tracking import MlflowClient
 from sklearn.linear_model import LogisticRegression
 
 from bot.adapters.mlflow_copy import (
@@ -34,7 +26,7 @@ from bot.adapters.mlflow_copy import (
 )
 from bot.adapters.mlflow_registry import MlflowRegistry
 from bot.services.registry import ModelNotFound, RegistryUnreachable, VersionNotFound
-from tests.mlflow_fixtures import MLFLOW_START_SECONDS, _free_port, _healthy, _stop, _tail
+from tests.mlflow_fixtures import Server
 
 BUNDLE = {
     "gatekeeper.image.serving": "127.0.0.1:5000/dev/churn-serving@sha256:" + "a" * 64,
@@ -49,60 +41,10 @@ EARLIER_LINEAGE = {
 FEATURES = np.array([[0.0], [1.0], [2.0], [3.0]])
 
 
-@dataclass(frozen=True)
-class Server:
-    url: str
-    store: Path  # where it keeps proxied artifacts: its --artifacts-destination
-
-    @property
-    def client(self) -> MlflowClient:
-        return MlflowClient(tracking_uri=self.url, registry_uri=self.url)
-
-
 @pytest.fixture(scope="session")
-def mlflow_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server]]:
-    """Two MLflow servers (dev and staging) with artifact stores this test can also reach."""
-    started: list[tuple[subprocess.Popen[bytes], Server, Path]] = []
-    try:
-        for environment in ("dev", "staging"):
-            root = tmp_path_factory.mktemp(f"mlflow-{environment}")
-            port = _free_port()
-            server = Server(f"http://127.0.0.1:{port}", root / "artifacts")
-            log = root / "server.log"
-            command = [
-                sys.executable, "-m", "mlflow", "server",
-                "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-                "--artifacts-destination", str(server.store),
-                "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-            ]  # fmt: skip
-            with log.open("wb") as output:
-                process = subprocess.Popen(
-                    command,
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                    env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-                    start_new_session=True,
-                )
-            started.append((process, server, log))
-        # Both start at once: each takes seconds, mostly importing.
-        deadline = time.monotonic() + MLFLOW_START_SECONDS
-        for process, server, log in started:
-            while not _healthy(server.url):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(
-                        f"mlflow server at {server.url} did not start; its output ends:\n"
-                        f"{_tail(log)}",
-                        pytrace=False,
-                    )
-                time.sleep(0.2)
-        yield started[0][1], started[1][1]
-    finally:
-        for process, _, _ in started:
-            # Both asked to stop first, so they wind down together.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-        for process, _, _ in started:
-            _stop(process)
+def mlflow_pair(mlflow_environments: dict[str, Server]) -> tuple[Server, Server]:
+    """Two of the session's servers (dev and staging), artifact stores reachable from here."""
+    return mlflow_environments["dev"], mlflow_environments["staging"]
 
 
 @pytest.fixture(scope="session")

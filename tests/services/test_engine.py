@@ -29,6 +29,7 @@ from bot.store.models import PromotionRow, PromotionStepRow
 from bot.store.repositories import UnitOfWork
 from handlers.notifier import SlackNotifier
 from tests.adapters.pipelines.churn_pipeline import churn_pipeline
+from tests.mlflow_fixtures import Server
 from tests.oci_fixtures import Pusher, RunningRegistry, layer
 
 SRE = "U0SRE0001"
@@ -41,15 +42,16 @@ class NoGroups:
 
 @pytest.fixture
 def world(
-    mlflow_server: str, oci_source: RunningRegistry, oci_target: RunningRegistry, tmp_path: Path
-) -> tuple[GatekeeperConfig, str]:
-    """dev → staging → production on one MLflow server (a name per environment), one registry."""
+    mlflow_environments: dict[str, Server], oci_source: RunningRegistry,
+    oci_target: RunningRegistry, tmp_path: Path,
+) -> tuple[GatekeeperConfig, str]:  # fmt: skip
+    """dev → staging → production: an MLflow server each, dev and staging sharing a registry."""
     tag = uuid.uuid4().hex[:6]  # the server and registry are shared by the session
     stores = {env: tmp_path / env for env in ("dev", "stg", "prod")}
     config = parse_config({
         "environments": {
             # dev and staging share a registry (blobs mounted); production has its own.
-            env: {"mlflow": mlflow_server, "model_name": f"{tag}-{short}.{{model}}",
+            env: {"mlflow": mlflow_environments[env].url, "model_name": f"{tag}-{short}.{{model}}",
                   "images": f"{registry.host}/{tag}{short}", "snapshots": stores[short].as_uri(),
                   "kfp": "local"}
             for env, short, registry in (("dev", "dev", oci_source), ("staging", "stg", oci_source),
@@ -65,6 +67,12 @@ def world(
         },
     })  # fmt: skip
     return config, tag
+
+
+@pytest.fixture
+def ml(mlflow_environments: dict[str, Server]) -> dict[str, MlflowClient]:
+    """A client per environment's own MLflow server."""
+    return {name: server.client for name, server in mlflow_environments.items()}
 
 
 def _engine(config: GatekeeperConfig, uow: Callable[[], UnitOfWork]) -> tuple[Promotions, Requests]:
@@ -104,7 +112,7 @@ def _dev_version(
 
 
 def test_a_candidate_is_rebuilt_in_staging_then_production_and_rolled_back(
-    world: tuple[GatekeeperConfig, str], mlflow_client: MlflowClient,
+    world: tuple[GatekeeperConfig, str], ml: dict[str, MlflowClient],
     oci_source: RunningRegistry, oci_target: RunningRegistry, uow: Callable[[], UnitOfWork],
     tmp_path: Path,
 ) -> None:  # fmt: skip
@@ -123,7 +131,7 @@ def test_a_candidate_is_rebuilt_in_staging_then_production_and_rolled_back(
         "gatekeeper.snapshot.train": f"{(dev_store / 'train' / '2026-11.csv').as_uri()}"
                                      f"#sha256={hashlib.sha256(data).hexdigest()}",
     }  # fmt: skip
-    version = _dev_version(mlflow_client, f"{tag}-dev.churn-classifier", 0.93, bundle, pipeline)
+    version = _dev_version(ml["dev"], f"{tag}-dev.churn-classifier", 0.93, bundle, pipeline)
     promotions, requests = _engine(config, uow)
     _, _, planned = requests.plan(Wanted("churn-classifier", version, None, "staging"),
                                   datetime.now(UTC))  # fmt: skip
@@ -132,7 +140,7 @@ def test_a_candidate_is_rebuilt_in_staging_then_production_and_rolled_back(
                                   datetime.now(UTC))  # fmt: skip
     assert promotions.promote(to_staging) is CandidateState.PROMOTED, _reason(uow, to_staging)
 
-    staged = mlflow_client.get_model_version_by_alias(f"{tag}-stg.churn-classifier", "champion")
+    staged = ml["staging"].get_model_version_by_alias(f"{tag}-stg.churn-classifier", "champion")
     assert staged.tags["gatekeeper.lineage.source_env"] == "dev"
     assert staged.tags["gatekeeper.lineage.source_version"] == version
     assert staged.tags["gatekeeper.image.serving"] == bundle["gatekeeper.image.serving"]
@@ -153,30 +161,30 @@ def test_a_candidate_is_rebuilt_in_staging_then_production_and_rolled_back(
     assert "ran with kfp.local" in _step_detail(uow, to_staging, PromotionStep.REGISTER_PIPELINE)
 
     # The staging version (with its bundle, now pointing at staging's copies) goes on.
-    mlflow_client.set_model_version_tag(staged.name, staged.version, "gatekeeper.image.serving",
+    ml["staging"].set_model_version_tag(staged.name, staged.version, "gatekeeper.image.serving",
                                         str(moved))  # fmt: skip
-    mlflow_client.delete_model_version_tag(staged.name, staged.version, "gatekeeper.snapshot.train")
+    ml["staging"].delete_model_version_tag(staged.name, staged.version, "gatekeeper.snapshot.train")
     to_production = requests.request(Wanted("churn-classifier", staged.version, None, "production"),
                                      SRE, SRE, datetime.now(UTC))  # fmt: skip
     assert promotions.promote(to_production) is CandidateState.PROMOTED
-    first = mlflow_client.get_model_version_by_alias(f"{tag}-prod.churn-classifier", "champion")
+    first = ml["production"].get_model_version_by_alias(f"{tag}-prod.churn-classifier", "champion")
     across = parse_image(f"{oci_target.host}/{tag}prod/churn-serving@{image.digest}")
     assert across is not None
     assert ImageRegistries().exists(across)  # copied across registries, digest kept
 
     # A better model follows the same road; then production is rolled back to the first.
-    better = _dev_version(mlflow_client, f"{tag}-dev.churn-classifier", 0.95, {})
+    better = _dev_version(ml["dev"], f"{tag}-dev.churn-classifier", 0.95, {})
     promotions.promote(requests.request(Wanted("churn-classifier", better, None, "staging"), SRE,
                                         SRE, datetime.now(UTC)))  # fmt: skip
-    second_stg = mlflow_client.get_model_version_by_alias(f"{tag}-stg.churn-classifier", "champion")
+    second_stg = ml["staging"].get_model_version_by_alias(f"{tag}-stg.churn-classifier", "champion")
     last = requests.request(Wanted("churn-classifier", second_stg.version, None, "production"),
                             SRE, SRE, datetime.now(UTC))  # fmt: skip
     assert promotions.promote(last) is CandidateState.PROMOTED
-    assert mlflow_client.get_model_version_by_alias(
+    assert ml["production"].get_model_version_by_alias(
         f"{tag}-prod.churn-classifier", "champion").version != first.version  # fmt: skip
 
     assert promotions.roll_back(last, SRE) == first.version
-    assert mlflow_client.get_model_version_by_alias(
+    assert ml["production"].get_model_version_by_alias(
         f"{tag}-prod.churn-classifier", "champion").version == first.version  # fmt: skip
 
 
@@ -196,12 +204,12 @@ def _step_detail(uow: Callable[[], UnitOfWork], candidate_id: int, step: Promoti
 
 
 def test_a_missing_image_blocks_the_candidate_at_verify(
-    world: tuple[GatekeeperConfig, str], mlflow_client: MlflowClient,
+    world: tuple[GatekeeperConfig, str], ml: dict[str, MlflowClient],
     oci_source: RunningRegistry, uow: Callable[[], UnitOfWork],
 ) -> None:  # fmt: skip
     config, tag = world
     ghost = f"{oci_source.host}/{tag}dev/ghost@sha256:" + "0" * 64
-    version = _dev_version(mlflow_client, f"{tag}-dev.churn-classifier", 0.93,
+    version = _dev_version(ml["dev"], f"{tag}-dev.churn-classifier", 0.93,
                            {"gatekeeper.image.serving": ghost})  # fmt: skip
     promotions, requests = _engine(config, uow)
     candidate = requests.request(Wanted("churn-classifier", version, None, "staging"), SRE, SRE,
@@ -209,11 +217,11 @@ def test_a_missing_image_blocks_the_candidate_at_verify(
     assert promotions.promote(candidate) is CandidateState.BLOCKED
     with uow() as unit:
         assert "images not in their registry" in (unit.candidates.get(candidate).reason or "")
-    assert mlflow_client.search_model_versions(f"name = '{tag}-stg.churn-classifier'") == []
+    assert ml["staging"].search_model_versions(f"name = '{tag}-stg.churn-classifier'") == []
 
 
 def test_a_wrong_snapshot_checksum_fails_before_cut_over(
-    world: tuple[GatekeeperConfig, str], mlflow_client: MlflowClient,
+    world: tuple[GatekeeperConfig, str], ml: dict[str, MlflowClient],
     uow: Callable[[], UnitOfWork],
 ) -> None:  # fmt: skip
     config, tag = world
@@ -221,7 +229,7 @@ def test_a_wrong_snapshot_checksum_fails_before_cut_over(
     dev_store.mkdir(parents=True, exist_ok=True)
     (dev_store / "x.csv").write_bytes(b"real bytes")
     wrong = f"{(dev_store / 'x.csv').as_uri()}#sha256=" + "1" * 64
-    version = _dev_version(mlflow_client, f"{tag}-dev.churn-classifier", 0.93,
+    version = _dev_version(ml["dev"], f"{tag}-dev.churn-classifier", 0.93,
                            {"gatekeeper.snapshot.x": wrong})  # fmt: skip
     promotions, requests = _engine(config, uow)
     candidate = requests.request(Wanted("churn-classifier", version, None, "staging"), SRE, SRE,
@@ -229,5 +237,5 @@ def test_a_wrong_snapshot_checksum_fails_before_cut_over(
     assert promotions.promote(candidate) is CandidateState.FAILED
     with uow() as unit:
         assert "sha256" in (unit.candidates.get(candidate).reason or "")
-    registered = mlflow_client.search_registered_models(f"name = '{tag}-stg.churn-classifier'")
+    registered = ml["staging"].search_registered_models(f"name = '{tag}-stg.churn-classifier'")
     assert not registered or "champion" not in registered[0].aliases
