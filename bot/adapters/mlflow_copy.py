@@ -135,6 +135,12 @@ class MlflowCopier:
             return target.register(target_name, reference, tags, found, run_id=found.run_id)
         return _Transfer(source, target, found, self._workdir).run(target_name, tags)
 
+    def set_tags(self, uri: str, name: str, version: str, tags: Mapping[str, str]) -> None:
+        """Set tags on a version (each write is idempotent, so a retried step is harmless)."""
+        server = self._server(uri)
+        for key, value in tags.items():
+            server.ask(partial(server.client.set_model_version_tag, name, version, key, value))
+
     def set_alias(self, uri: str, name: str, alias: str, version: str) -> None:
         """Point the alias at the version: the cut-over, a single registry write."""
         server = self._server(uri)

@@ -16,7 +16,14 @@ from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from bot.config import GatekeeperConfig
-from bot.domain.candidates import Bundle, Candidate, ImageRef, parse_image
+from bot.domain.candidates import (
+    IMAGE_TAG,
+    SNAPSHOT_TAG,
+    Bundle,
+    Candidate,
+    ImageRef,
+    parse_image,
+)
 from bot.domain.errors import GatekeeperError
 from bot.domain.plan import Place, plan, relocate_image, relocate_snapshot
 from bot.domain.policy import VerdictKind, evaluate
@@ -35,6 +42,7 @@ class ModelCopier(Protocol):
     def copy_version(self, source_uri: str, source_name: str, version: str, target_uri: str,
                      target_name: str, lineage_tags: Mapping[str, str]) -> str: ...  # fmt: skip
     def set_alias(self, uri: str, name: str, alias: str, version: str) -> None: ...
+    def set_tags(self, uri: str, name: str, version: str, tags: Mapping[str, str]) -> None: ...
     def current_alias(self, uri: str, name: str, alias: str) -> str | None: ...
 
 
@@ -77,6 +85,8 @@ class Staged:
     bundle: Bundle
     approvers: tuple[str, ...]
     done: Mapping[PromotionStep, Mapping[str, Any]] = field(default_factory=dict)
+    #: The target's champion when this promotion started, as Gatekeeper recorded it.
+    previous_champion: str | None = None
 
     @property
     def source_name(self) -> str:
@@ -222,6 +232,10 @@ class Engine:
     def _cut_over(self, staged: Staged) -> tuple[str, dict[str, Any]]:
         version = str(staged.done[S.COPY_MODEL]["target_version"])
         previous = self.models.current_alias(staged.target_uri, staged.target_name, staged.alias)
+        if previous == version:
+            # An earlier attempt moved the alias and stopped before recording the step: the
+            # champion it replaced is the one this promotion started from.
+            previous = staged.previous_champion
         self.models.set_alias(staged.target_uri, staged.target_name, staged.alias, version)
         for image in staged.target_images().values():
             self.images.tag(image.registry, image.repository, image.digest, staged.alias)
@@ -229,8 +243,18 @@ class Engine:
         return f"{staged.target_name}@{staged.alias} → v{version}{was}", {"previous": previous}
 
     def _record_lineage(self, staged: Staged) -> tuple[str, dict[str, Any]]:
-        # The lineage tags went onto the version with its copy, in the same registry call.
-        return f"promotion #{staged.promotion_id} recorded", {}
+        # The lineage tags went onto the version with its copy; here its bundle is made to
+        # name the target's own copies, so the next hop starts from this environment.
+        version = str(staged.done[S.COPY_MODEL]["target_version"])
+        tags = {f"{IMAGE_TAG}{name}": str(ref) for name, ref in staged.target_images().items()}
+        for name, snapshot in staged.bundle.snapshots.items():
+            moved = relocate_snapshot(snapshot, staged.source, staged.target)
+            tags[f"{SNAPSHOT_TAG}{name}"] = f"{moved.url}#sha256={moved.sha256}"
+        self.models.set_tags(staged.target_uri, staged.target_name, version, tags)
+        return (
+            f"promotion #{staged.promotion_id}; bundle now names {staged.target.name}'s copies",
+            {},
+        )
 
     def _notify(self, staged: Staged) -> tuple[str, dict[str, Any]]:
         return "no deployment hand-off configured", {}
@@ -276,6 +300,7 @@ class Engine:
             self.config.environments[row.target_env].mlflow,
             self.config.model(row.model).champion_alias, bundle_from_json(row.bundle),
             tuple(v.voter for v in votes if v.decision.value == "approve"), done,
+            running.previous_champion,
         )  # fmt: skip
 
     def _place(self, name: str) -> Place:

@@ -110,11 +110,15 @@ class Promotions:
             return self._finish(candidate_id, promotion_id, outcome, str(failure),
                                 step=failure.step)  # fmt: skip
         with self.unit_of_work() as uow:
-            uow.session.get_one(PromotionRow, promotion_id).target_version = promoted.version
-            uow.champions.record(
-                model, target, promoted.version, cause="promotion", actor=actor,
-                now=self.clock(), promotion_id=promotion_id, images=dict(promoted.images),
-            )  # fmt: skip
+            promotion = uow.session.get_one(PromotionRow, promotion_id)
+            # Set with the champion row, in one commit: a process killed after that commit and
+            # restarted has recorded the champion already.
+            if promotion.target_version is None:
+                promotion.target_version = promoted.version
+                uow.champions.record(
+                    model, target, promoted.version, cause="promotion", actor=actor,
+                    now=self.clock(), promotion_id=promotion_id, images=dict(promoted.images),
+                )  # fmt: skip
             uow.commit()
         return self._finish(candidate_id, promotion_id, CandidateState.PROMOTED,
                             duration_s=time.monotonic() - started)  # fmt: skip

@@ -8,10 +8,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import mlflow
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from kfp import compiler
+from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
+from sklearn.linear_model import LogisticRegression
 
 from bot.adapters.mlflow_copy import MlflowCopier
 from bot.adapters.mlflow_registry import MlflowRegistry
@@ -111,6 +115,30 @@ def _dev_version(
     return str(version.version)
 
 
+def _logged_model_version(
+    client: MlflowClient, name: str, tags: dict[str, str], pipeline: Path, folder: Path
+) -> tuple[str, list[int]]:
+    """A scikit-learn model logged as an MLflow 3 LoggedModel and registered, as a pipeline would."""
+    model = LogisticRegression().fit(np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 0, 1, 1]))
+    saved = folder / "model"
+    mlflow.sklearn.save_model(model, str(saved), serialization_format="cloudpickle",
+                              pip_requirements=["scikit-learn"])  # fmt: skip
+    experiment = client.get_experiment_by_name("engine") or None
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment("engine")
+    run_id = client.create_run(experiment_id, tags={"mlflow.user": "dana"}).info.run_id
+    logged = client.create_logged_model(experiment_id, name="churn", source_run_id=run_id)
+    client.log_model_artifacts(logged.model_id, str(saved))
+    client.finalize_logged_model(logged.model_id, "READY")
+    client.log_batch(run_id, metrics=[Metric("accuracy", 0.93, 1000, 0, model_id=logged.model_id)])
+    client.log_artifact(run_id, str(pipeline), "pipeline")
+    client.set_terminated(run_id)
+    if not client.search_registered_models(filter_string=f"name = '{name}'"):
+        client.create_registered_model(name)
+    version = client.create_model_version(name, f"models:/{logged.model_id}", run_id=run_id,
+                                          tags=tags, model_id=logged.model_id)  # fmt: skip
+    return str(version.version), [int(p) for p in model.predict(np.array([[0.5], [2.5]]))]
+
+
 def test_a_candidate_is_rebuilt_in_staging_then_production_and_rolled_back(
     world: tuple[GatekeeperConfig, str], ml: dict[str, MlflowClient],
     oci_source: RunningRegistry, oci_target: RunningRegistry, uow: Callable[[], UnitOfWork],
@@ -118,20 +146,27 @@ def test_a_candidate_is_rebuilt_in_staging_then_production_and_rolled_back(
 ) -> None:  # fmt: skip
     config, tag = world
     pusher = Pusher(oci_source.url)
-    image = pusher.image(f"{tag}dev/churn-serving", [layer(4096, tag)])
+    images = {
+        name: pusher.image(f"{tag}dev/churn-{name}", [layer(4096, tag + name), layer(2048, name)])
+        for name in ("serving", "batch")
+    }
     dev_store = Path(config.environments["dev"].snapshots.removeprefix("file://"))  # type: ignore[union-attr]
-    (dev_store / "train").mkdir(parents=True)
-    data = b"id,churned\n" + b"1,0\n" * 1000
-    (dev_store / "train" / "2026-11.csv").write_bytes(data)
+    data = {"train": b"id,churned\n" + b"1,0\n" * 1000, "features": b"id,tenure\n" + b"1,7\n" * 500}
+    for name, content in data.items():
+        (dev_store / name).mkdir(parents=True)
+        (dev_store / name / "2026-11.csv").write_bytes(content)
     pipeline = tmp_path / "churn.yaml"
     compiler.Compiler().compile(churn_pipeline, str(pipeline))
     bundle = {
         "gatekeeper.pipeline": "pipeline/churn.yaml",
-        "gatekeeper.image.serving": f"{oci_source.host}/{image.repository}@{image.digest}",
-        "gatekeeper.snapshot.train": f"{(dev_store / 'train' / '2026-11.csv').as_uri()}"
-                                     f"#sha256={hashlib.sha256(data).hexdigest()}",
+        **{f"gatekeeper.image.{name}": f"{oci_source.host}/{image.repository}@{image.digest}"
+           for name, image in images.items()},
+        **{f"gatekeeper.snapshot.{name}": f"{(dev_store / name / '2026-11.csv').as_uri()}"
+           f"#sha256={hashlib.sha256(content).hexdigest()}" for name, content in data.items()},
     }  # fmt: skip
-    version = _dev_version(ml["dev"], f"{tag}-dev.churn-classifier", 0.93, bundle, pipeline)
+    version, predictions = _logged_model_version(
+        ml["dev"], f"{tag}-dev.churn-classifier", bundle, pipeline, tmp_path
+    )
     promotions, requests = _engine(config, uow)
     _, _, planned = requests.plan(Wanted("churn-classifier", version, None, "staging"),
                                   datetime.now(UTC))  # fmt: skip
@@ -143,12 +178,23 @@ def test_a_candidate_is_rebuilt_in_staging_then_production_and_rolled_back(
     staged = ml["staging"].get_model_version_by_alias(f"{tag}-stg.churn-classifier", "champion")
     assert staged.tags["gatekeeper.lineage.source_env"] == "dev"
     assert staged.tags["gatekeeper.lineage.source_version"] == version
-    assert staged.tags["gatekeeper.image.serving"] == bundle["gatekeeper.image.serving"]
-    moved = parse_image(f"{oci_source.host}/{tag}stg/churn-serving@{image.digest}")
-    assert moved is not None
-    assert ImageRegistries().exists(moved)  # same digest under staging's prefix
-    stg_copy = Path(config.environments["staging"].snapshots.removeprefix("file://"))  # type: ignore[union-attr]
-    assert (stg_copy / "train" / "2026-11.csv").read_bytes() == data
+    stg_store = Path(config.environments["staging"].snapshots.removeprefix("file://"))  # type: ignore[union-attr]
+    for name, image in images.items():
+        moved = parse_image(f"{oci_source.host}/{tag}stg/churn-{name}@{image.digest}")
+        assert moved is not None
+        assert ImageRegistries().exists(moved)  # same digest under staging's prefix
+        assert staged.tags[f"gatekeeper.image.{name}"] == str(moved)  # the bundle moved too
+    for name, content in data.items():
+        assert (stg_store / name / "2026-11.csv").read_bytes() == content
+        assert staged.tags[f"gatekeeper.snapshot.{name}"].startswith(stg_store.as_uri())
+    # The model itself crossed servers: staging's copy loads and predicts as dev's did.
+    copy = mlflow.artifacts.download_artifacts(
+        artifact_uri=ml["staging"].get_model_version_download_uri(staged.name, staged.version),
+        dst_path=str(tmp_path / "staging-copy"),
+        tracking_uri=config.environments["staging"].mlflow,
+    )
+    reloaded = mlflow.sklearn.load_model(copy)
+    assert [int(p) for p in reloaded.predict(np.array([[0.5], [2.5]]))] == predictions
     with uow() as unit:
         rows = unit.session.execute(
             sa.select(PromotionStepRow.step, PromotionStepRow.status)
@@ -160,17 +206,16 @@ def test_a_candidate_is_rebuilt_in_staging_then_production_and_rolled_back(
     assert steps == {action.step.value: "succeeded" for action in planned}
     assert "ran with kfp.local" in _step_detail(uow, to_staging, PromotionStep.REGISTER_PIPELINE)
 
-    # The staging version (with its bundle, now pointing at staging's copies) goes on.
-    ml["staging"].set_model_version_tag(staged.name, staged.version, "gatekeeper.image.serving",
-                                        str(moved))  # fmt: skip
-    ml["staging"].delete_model_version_tag(staged.name, staged.version, "gatekeeper.snapshot.train")
+    # The staging version goes on to production as it is: its bundle names staging's copies.
     to_production = requests.request(Wanted("churn-classifier", staged.version, None, "production"),
                                      SRE, SRE, datetime.now(UTC))  # fmt: skip
-    assert promotions.promote(to_production) is CandidateState.PROMOTED
+    assert promotions.promote(to_production) is CandidateState.PROMOTED, _reason(uow, to_production)
     first = ml["production"].get_model_version_by_alias(f"{tag}-prod.churn-classifier", "champion")
-    across = parse_image(f"{oci_target.host}/{tag}prod/churn-serving@{image.digest}")
-    assert across is not None
-    assert ImageRegistries().exists(across)  # copied across registries, digest kept
+    for image in images.values():
+        repository = image.repository.replace(f"{tag}dev/", f"{tag}prod/", 1)
+        across = parse_image(f"{oci_target.host}/{repository}@{image.digest}")
+        assert across is not None
+        assert ImageRegistries().exists(across)  # copied across registries, digest kept
 
     # A better model follows the same road; then production is rolled back to the first.
     better = _dev_version(ml["dev"], f"{tag}-dev.churn-classifier", 0.95, {})
