@@ -23,19 +23,17 @@ from mlflow.tracking import MlflowClient
 
 from bot.adapters.mlflow_registry import (
     _MISSING,
-    _REFUSED,
     _first_line,
     _logged_model_id,
     _network_failure,
     _shorten_http_retries,
     _without_credentials,
+    translate_error,
 )
 from bot.domain.candidates import LINEAGE_TAG
 from bot.services.registry import (
     ModelNotFound,
     RegistryError,
-    RegistryFailed,
-    RegistryRefused,
     RegistryUnreachable,
     VersionNotFound,
 )
@@ -311,18 +309,7 @@ class _Server:
             self.ask(partial(self.client.log_batch, run_id, params=chunk_params))
 
     def _translate(self, error: MlflowException) -> RegistryError:
-        code = str(error.error_code)
-        if code in _REFUSED:
-            return RegistryRefused(self.environment, self.url, _first_line(error.message))
-        if code == "ENDPOINT_NOT_FOUND":
-            return RegistryUnreachable(
-                self.environment, self.url, "it does not serve MLflow's API at that URL"
-            )
-        reason = _network_failure(error)
-        if reason is not None:
-            return RegistryUnreachable(self.environment, self.url, reason)
-        logger.warning("%s's MLflow at %s failed", self.environment, self.url, exc_info=error)
-        return RegistryFailed(self.environment, self.url, _first_line(error.message))
+        return translate_error(self.environment, self.url, error)
 
 
 class _Transfer:

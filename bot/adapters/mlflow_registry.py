@@ -174,18 +174,21 @@ class MlflowRegistry:
             raise self._translate(error) from error
 
     def _translate(self, error: MlflowException) -> RegistryError:
-        code = str(error.error_code)
-        if code in _REFUSED:
-            return RegistryRefused(self._environment, self._url, _first_line(error.message))
-        if code == "ENDPOINT_NOT_FOUND":
-            return RegistryUnreachable(
-                self._environment, self._url, "it does not serve MLflow's API at that URL"
-            )
-        reason = _network_failure(error)
-        if reason is not None:
-            return RegistryUnreachable(self._environment, self._url, reason)
-        logger.warning("%s's MLflow at %s failed", self._environment, self._url, exc_info=error)
-        return RegistryFailed(self._environment, self._url, _first_line(error.message))
+        return translate_error(self._environment, self._url, error)
+
+
+def translate_error(environment: str, url: str, error: MlflowException) -> RegistryError:
+    """MLflow's error as one a person can act on, naming the environment and its server."""
+    code = str(error.error_code)
+    if code in _REFUSED:
+        return RegistryRefused(environment, url, _first_line(error.message))
+    if code == "ENDPOINT_NOT_FOUND":
+        return RegistryUnreachable(environment, url, "it does not serve MLflow's API at that URL")
+    reason = _network_failure(error)
+    if reason is not None:
+        return RegistryUnreachable(environment, url, reason)
+    logger.warning("%s's MLflow at %s failed", environment, url, exc_info=error)
+    return RegistryFailed(environment, url, _first_line(error.message))
 
 
 def _numbers(metrics: dict[str, Any]) -> dict[str, float]:
