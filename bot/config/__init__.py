@@ -37,6 +37,7 @@ from bot.config.files import read_yaml
 from bot.config.problems import FILE, ConfigError, ConfigProblem, check_consistency, problems_from
 from bot.config.schema import (
     Environment,
+    Intake,
     PolicySpec,
     PromotionPath,
     RegisteredModel,
@@ -52,6 +53,7 @@ __all__ = [
     "ConfigProblem",
     "Environment",
     "GatekeeperConfig",
+    "Intake",
     "RegisteredModel",
     "RegistryAuth",
     "Schedules",
@@ -206,6 +208,7 @@ class GatekeeperConfig:
     policies: Mapping[str, Policy]
     schedules: Schedules = field(default_factory=Schedules)
     slack: SlackOrigin = field(default_factory=SlackOrigin)
+    intake: Intake = field(default_factory=Intake)
 
     def model(self, name: str) -> RegisteredModel:
         """The model as configured; ``UnknownModel`` names the ones Gatekeeper does promote."""
@@ -239,7 +242,9 @@ class GatekeeperConfig:
             raise KeyError(f"{environment!r} is not on the promotion path") from None
 
 
-_SECTIONS = ("environments", "promotion_path", "models", "policies", "schedules", "slack")
+_SECTIONS = (
+    "environments", "promotion_path", "models", "policies", "schedules", "slack", "intake",
+)  # fmt: skip
 _REQUIRED = ("environments", "promotion_path", "models", "policies")
 _EXAMPLE = "see gatekeeper.example.yaml"
 
@@ -291,6 +296,7 @@ def parse_config(data: object) -> GatekeeperConfig:
     promotion_path: tuple[str, ...] | None = _section(data, "promotion_path", PromotionPath, found)
     schedules: Schedules | None = _section(data, "schedules", Schedules, found)
     slack: SlackOrigin | None = _section(data, "slack", SlackOrigin, found)
+    intake: Intake | None = _section(data, "intake", Intake, found)
     found += check_consistency(env_names, promotion_path, policy_names, policy_specs)
     if found or promotion_path is None:
         raise ConfigError(found)
@@ -301,6 +307,7 @@ def parse_config(data: object) -> GatekeeperConfig:
         policies=MappingProxyType({name: s.to_domain() for name, s in policy_specs.items()}),
         schedules=schedules or Schedules(),
         slack=slack or SlackOrigin(),
+        intake=intake or Intake(),
     )
 
 

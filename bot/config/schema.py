@@ -6,6 +6,7 @@ Each model forbids unknown keys and is frozen; the values in it are checked by t
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Self
 
 from apscheduler.triggers.cron import CronTrigger
@@ -196,6 +197,17 @@ class Schedules(Section):
     #: None leaves the cadence to the worker's default.
     reminders: Schedule | None = None
     expiry: Schedule | None = None
+
+
+class Intake(Section):
+    """How versions registered in MLflow become candidates without anyone typing /promote."""
+
+    #: Setting this alias on a version requests its promotion to the next environment.
+    request_alias: ChampionAlias | None = "challenger"
+    #: Polling fallback for MLflow servers without webhooks; off when left out.
+    poll_every: Duration | None = None
+    #: How far back polling looks for versions it has not yet offered.
+    poll_lookback: Duration = timedelta(days=7)
 
 
 class SlackOrigin(Section):

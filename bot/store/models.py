@@ -8,11 +8,14 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
+    LargeBinary,
     MetaData,
     String,
     Text,
+    Unicode,
     UniqueConstraint,
     text,
 )
@@ -233,3 +236,59 @@ class AuditRow(Base):
     details: Mapped[dict[str, Any]]
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class WebhookDeliveryRow(Base):
+    """An MLflow webhook delivery, kept before it is acted on; its id refuses a replay."""
+
+    __tablename__ = "webhook_deliveries"
+
+    delivery_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    environment: Mapped[str] = mapped_column(String(32))
+    #: ``entity.action``, e.g. ``model_version.created``.
+    event: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime]
+    processed_at: Mapped[datetime | None] = mapped_column(index=True)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class IntakeOfferRow(Base):
+    """A version offered for a target once, by a webhook or by polling, whichever came first."""
+
+    __tablename__ = "intake_offers"
+    __table_args__ = (
+        UniqueConstraint(
+            "environment", "model", "version", "target_env", name="uq_intake_offers_environment"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    environment: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str] = mapped_column(String(64))
+    target_env: Mapped[str] = mapped_column(String(32))
+    via: Mapped[str] = mapped_column(String(32))
+    candidate_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id"))
+    at: Mapped[datetime]
+
+
+class SchedulerJobRow(Base):
+    """APScheduler's job store table (its layout), so that migrations create it."""
+
+    __tablename__ = "scheduler_jobs"
+
+    id: Mapped[str] = mapped_column(Unicode(191), primary_key=True)
+    next_run_time: Mapped[float | None] = mapped_column(Float(25), index=True)
+    job_state: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class SchedulerLeaseRow(Base):
+    """Who runs the scheduler, until when: the one-scheduler lock where advisory locks are not."""
+
+    __tablename__ = "scheduler_lease"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime]

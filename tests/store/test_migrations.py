@@ -20,6 +20,7 @@ from bot.store.models import Base
 TABLES = {
     "alembic_version", "audit_log", "candidate_transitions", "candidates", "champion_history",
     "legal_transitions", "outbox", "promotion_steps", "promotions", "slack_messages", "votes",
+    "webhook_deliveries", "intake_offers", "scheduler_jobs", "scheduler_lease",
 }  # fmt: skip
 
 
@@ -56,7 +57,7 @@ def test_db_upgrade_command_creates_every_table_and_is_repeatable(empty_database
     engine = make_engine(empty_database)
     assert set(sa.inspect(engine).get_table_names()) == TABLES
     with engine.connect() as connection:
-        assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0001"
+        assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0002"
     engine.dispose()
 
 
