@@ -77,7 +77,15 @@ def mlflow_environments(tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
                     stdout=output,
                     stderr=subprocess.STDOUT,
                     # The registry needs no job runner: left on, it starts seven more processes.
-                    env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+                    # Webhooks may call the bot on loopback over http, and a webhook made during
+                    # the session is seen at once rather than after MLflow's 60 s cache.
+                    env={
+                        **os.environ,
+                        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+                        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+                        "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+                        "MLFLOW_WEBHOOK_CACHE_TTL": "1",
+                    },
                     start_new_session=True,
                 )
             started.append((environment, process, server, log))

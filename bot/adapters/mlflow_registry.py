@@ -21,6 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from bot.services.registry import (
+    ListedVersion,
     ModelNotFound,
     ModelVersionInfo,
     RegistryError,
@@ -117,6 +118,42 @@ class MlflowRegistry:
         """The version serving under the champion alias; None before the first promotion."""
         return self.get_by_alias(model, alias)
 
+    def recent_versions(self, model: str, since: datetime, limit: int) -> list[ListedVersion]:
+        """Versions created at or after ``since``, newest first, at most ``limit``; none when
+        the model is not registered here."""
+        name = self._registered_name(model)
+        try:
+            # Searches do not fill in aliases; the registered model lists them all at once.
+            aliases = self._registered_model(model).aliases
+        except ModelNotFound:
+            return []
+        by_version: dict[str, list[str]] = {}
+        for alias, version in aliases.items():
+            by_version.setdefault(str(version), []).append(str(alias))
+        found = self._ask(
+            lambda: self._client.search_model_versions(
+                f"name = {_quoted(name)}",
+                max_results=limit,
+                order_by=["creation_timestamp DESC"],
+            ),
+            lambda: [],
+        )
+        listed = []
+        for version in found:
+            created_at = datetime.fromtimestamp(int(version.creation_timestamp) / 1000, UTC)
+            if created_at < since:
+                break
+            listed.append(
+                ListedVersion(
+                    model=model,
+                    version=str(version.version),
+                    tags=MappingProxyType({str(k): str(v) for k, v in version.tags.items()}),
+                    aliases=tuple(sorted(by_version.get(str(version.version), ()))),
+                    created_at=created_at,
+                )
+            )
+        return listed
+
     def _registered_name(self, model: str) -> str:
         return self._template.format(model=model)
 
@@ -189,6 +226,11 @@ def translate_error(environment: str, url: str, error: MlflowException) -> Regis
         return RegistryUnreachable(environment, url, reason)
     logger.warning("%s's MLflow at %s failed", environment, url, exc_info=error)
     return RegistryFailed(environment, url, _first_line(error.message))
+
+
+def _quoted(name: str) -> str:
+    """A name as a search filter's string literal: MLflow's filters take either quote."""
+    return f'"{name}"' if "'" in name else f"'{name}'"
 
 
 def _numbers(metrics: dict[str, Any]) -> dict[str, float]:

@@ -12,6 +12,7 @@ from bot.domain.policy import Policy, evaluate
 from bot.domain.promotion import LIVE_STATES, OPEN_STATES, CandidateState
 from bot.services.notify import Notifier
 from bot.services.views import CandidateSummary, summarize
+from bot.store.models import CandidateRow
 from bot.store.repositories import UnitOfWork
 
 
@@ -30,8 +31,13 @@ def propose(
     *,
     actor: str,
     now: datetime,
+    on_stored: Callable[[UnitOfWork, CandidateRow], None] | None = None,
 ) -> int:
-    """Judge a candidate, store it in the state its verdict gives, and queue its card."""
+    """Judge a candidate, store it in the state its verdict gives, and queue its card.
+
+    ``on_stored`` writes what must be kept with the candidate or not at all; whatever it raises
+    leaves nothing stored.
+    """
     policy = policy_for(candidate.target_env)
     verdict = evaluate(policy, candidate, champion.metrics if champion else None, now)
     with unit_of_work() as uow:
@@ -53,6 +59,8 @@ def propose(
             at=now,
         )  # fmt: skip
         notifier.card_changed(uow, row.id, now)
+        if on_stored is not None:
+            on_stored(uow, row)
         uow.commit()
         return row.id
 

@@ -26,6 +26,17 @@ class ModelVersionInfo:
     author: str | None
 
 
+@dataclass(frozen=True)
+class ListedVersion:
+    """A version as a listing shows it: enough to tell whether it asks to be promoted."""
+
+    model: str
+    version: str
+    tags: Mapping[str, str]
+    aliases: tuple[str, ...]
+    created_at: datetime
+
+
 class ModelRegistry(Protocol):
     """One environment's registry, addressed by Gatekeeper's model names."""
 
@@ -46,6 +57,11 @@ class ModelRegistry(Protocol):
 
     def champion(self, model: str, alias: str) -> ModelVersionInfo | None:
         """The version serving under the champion alias; None before the first promotion."""
+        ...
+
+    def recent_versions(self, model: str, since: datetime, limit: int) -> list[ListedVersion]:
+        """Versions created at or after ``since``, newest first, at most ``limit``; none when
+        the model is not registered here."""
         ...
 
 

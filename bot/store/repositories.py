@@ -29,12 +29,14 @@ from bot.store.database import READ_ONLY
 from bot.store.models import (
     CandidateRow,
     ChampionRow,
+    IntakeOfferRow,
     OutboxRow,
     PromotionRow,
     PromotionStepRow,
     SlackMessageRow,
     TransitionRow,
     VoteRow,
+    WebhookDeliveryRow,
 )
 
 
@@ -464,6 +466,120 @@ class Outbox:
         self._session.flush()
 
 
+class AlreadyReceived(GatekeeperError):
+    """A webhook delivery with this id was stored before: a replay, or MLflow retrying."""
+
+
+class AlreadyOffered(GatekeeperError):
+    """The version was offered for that target before, by a webhook or by polling."""
+
+
+class WebhookDeliveries:
+    """MLflow webhook deliveries, kept before they are acted on; their ids refuse replays."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(
+        self,
+        delivery_id: str,
+        environment: str,
+        event: str,
+        payload: dict[str, Any],
+        now: datetime,
+    ) -> WebhookDeliveryRow:
+        """Keep a delivery; ``AlreadyReceived`` when its id was kept before."""
+        if self._session.get(WebhookDeliveryRow, delivery_id) is not None:
+            raise AlreadyReceived(f"delivery {delivery_id} was already received")
+        row = WebhookDeliveryRow(
+            delivery_id=delivery_id,
+            environment=environment,
+            event=event,
+            payload=payload,
+            received_at=now,
+        )
+        try:
+            with self._session.begin_nested():
+                self._session.add(row)
+        except IntegrityError:
+            # The same delivery arriving twice at once, at two replicas.
+            raise AlreadyReceived(f"delivery {delivery_id} was already received") from None
+        return row
+
+    def get(self, delivery_id: str) -> WebhookDeliveryRow | None:
+        return self._session.get(WebhookDeliveryRow, delivery_id)
+
+    def unprocessed(self, received_after: datetime, received_before: datetime) -> list[str]:
+        """Ids of deliveries received in that span and not acted on yet, oldest first."""
+        return list(
+            self._session.scalars(
+                select(WebhookDeliveryRow.delivery_id)
+                .where(
+                    WebhookDeliveryRow.processed_at.is_(None),
+                    WebhookDeliveryRow.received_at >= received_after,
+                    WebhookDeliveryRow.received_at < received_before,
+                )
+                .order_by(WebhookDeliveryRow.received_at)
+            )
+        )
+
+    def settle(
+        self, row: WebhookDeliveryRow, outcome: str, detail: str, now: datetime | None
+    ) -> None:
+        """Record what came of a delivery; ``now`` None leaves it to be tried again."""
+        row.outcome, row.detail, row.processed_at = outcome, detail, now
+        self._session.flush()
+
+
+class IntakeOffers:
+    """Which versions were offered for which target: each once, whoever noticed it first."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def find(
+        self, environment: str, model: str, version: str, target_env: str
+    ) -> IntakeOfferRow | None:
+        return self._session.scalars(
+            select(IntakeOfferRow).where(
+                IntakeOfferRow.environment == environment,
+                IntakeOfferRow.model == model,
+                IntakeOfferRow.version == version,
+                IntakeOfferRow.target_env == target_env,
+            )
+        ).one_or_none()
+
+    def add(
+        self,
+        environment: str,
+        model: str,
+        version: str,
+        target_env: str,
+        *,
+        via: str,
+        candidate_id: int | None,
+        now: datetime,
+    ) -> IntakeOfferRow:
+        """Record the offer; ``AlreadyOffered`` when someone recorded it first."""
+        row = IntakeOfferRow(
+            environment=environment,
+            model=model,
+            version=version,
+            target_env=target_env,
+            via=via,
+            candidate_id=candidate_id,
+            at=now,
+        )
+        try:
+            with self._session.begin_nested():
+                self._session.add(row)
+        except IntegrityError:
+            raise AlreadyOffered(
+                f"{model} version {version} in {environment} was already offered for {target_env}"
+            ) from None
+        return row
+
+
 class UnitOfWork:
     """One transaction over every repository; nothing is kept unless ``commit`` is called."""
 
@@ -490,6 +606,8 @@ class UnitOfWork:
         self.slack_messages = SlackMessages(self.session)
         self.outbox = Outbox(self.session)
         self.audit = AuditLog(self.session)
+        self.webhook_deliveries = WebhookDeliveries(self.session)
+        self.intake_offers = IntakeOffers(self.session)
         return self
 
     def __exit__(

@@ -24,6 +24,7 @@ from bot.store.migrations import upgrade
 TEAM = "T0GATEKPR"
 BOT_TOKEN = "xoxb-e2e-token"
 SIGNING_SECRET = "e2e-signing-secret-0123456789abcdef"
+WEBHOOK_SECRET = "e2e-mlflow-webhook-secret-0123456789"
 APP_TOKEN = "xapp-e2e-app-token"
 CHANNEL = "C0ML00001"
 REQUESTER = "U0DS00001"
@@ -98,6 +99,7 @@ def serving(tmp_path: Path, gatekeeper_yaml: str, *, socket_mode: bool = False) 
             "DATABASE_URL": database,
             "GATEKEEPER_CONFIG": str(config),
             "PORT": str(port),
+            "MLFLOW_WEBHOOK_SECRET": WEBHOOK_SECRET,
         }
         log = tmp_path / "serve.log"
         command = [str(Path(sys.executable).with_name("gatekeeper")), "serve"]
