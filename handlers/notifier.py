@@ -7,7 +7,9 @@ from datetime import datetime
 
 from bot.domain.policy import Policy
 from bot.domain.promotion import CandidateState, PromotionStep
+from bot.services.digests import Digest
 from bot.services.promotions import Progress
+from bot.services.reminders import Reminder
 from bot.services.views import summarize
 from bot.store.repositories import UnitOfWork
 from handlers.blocks import (
@@ -19,6 +21,7 @@ from handlers.blocks import (
     rolled_back,
     step_message,
 )
+from handlers.blocks.digest import digest_message, reminder_message
 
 
 class SlackNotifier:
@@ -113,6 +116,33 @@ class SlackNotifier:
             ordering_key=f"ephemeral:{user}",
             now=now,
         )
+
+    def digest(
+        self, uow: UnitOfWork, digest: Digest, now: datetime, *, key: str, workspace_url: str | None
+    ) -> None:
+        message = digest_message(digest, workspace_url=workspace_url)
+        uow.outbox.enqueue(
+            "chat.postMessage",
+            {**message.payload(), "channel": digest.channel},
+            ordering_key=f"digest:{digest.channel}",
+            now=now,
+            dedupe_key=key,
+        )
+
+    def reminder(
+        self, uow: UnitOfWork, reminder: Reminder, now: datetime, *, workspace_url: str | None
+    ) -> bool:
+        message = reminder_message(reminder, workspace_url=workspace_url)
+        # A user ID as the channel: Slack opens (or reuses) the app's direct message with them.
+        queued = uow.outbox.enqueue(
+            "chat.postMessage",
+            {**message.payload(), "channel": reminder.user},
+            ordering_key=f"dm:{reminder.user}",
+            now=now,
+            candidate_id=reminder.candidate.id,
+            dedupe_key=reminder.key,
+        )
+        return queued is not None
 
 
 def _thread_key(candidate_id: int) -> str:

@@ -9,7 +9,9 @@ from bot.domain.promotion import CandidateState, PromotionStep
 from bot.store.repositories import UnitOfWork
 
 if TYPE_CHECKING:
+    from bot.services.digests import Digest
     from bot.services.promotions import Progress
+    from bot.services.reminders import Reminder
 
 
 class Notifier(Protocol):
@@ -45,4 +47,16 @@ class Notifier(Protocol):
         now: datetime,
     ) -> None:
         """A promotion ended (promoted, failed) or was taken back: the thread's last word."""
+        ...
+
+    def digest(
+        self, uow: UnitOfWork, digest: Digest, now: datetime, *, key: str, workspace_url: str | None
+    ) -> None:
+        """Post a digest to its channel, once per ``key``; ``workspace_url`` links the threads."""
+        ...
+
+    def reminder(
+        self, uow: UnitOfWork, reminder: Reminder, now: datetime, *, workspace_url: str | None
+    ) -> bool:
+        """Remind one approver in a direct message; False when this reminder was queued before."""
         ...
