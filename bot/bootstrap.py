@@ -21,14 +21,17 @@ from bot.adapters.snapshots import SnapshotStoreFailed, copy_snapshot
 from bot.config import GatekeeperConfig, Settings
 from bot.domain.approvals import Membership
 from bot.domain.policy import Policy
+from bot.scheduler import Scheduling, job_specs
 from bot.services.delivery import DeliveryLoop
 from bot.services.engine import Engine as PromotionSteps
+from bot.services.intake import Intake
 from bot.services.promotions import PromotionEngine, Promotions
 from bot.services.registry import ModelRegistry, RegistryUnreachable
 from bot.services.requests import Requests
 from bot.services.runner import PromotionRunner
 from bot.store.database import make_engine, make_session_factory
 from bot.store.repositories import UnitOfWork
+from bot.store.scheduler_lock import scheduler_lock
 from handlers.notifier import SlackNotifier
 
 logger = logging.getLogger("gatekeeper")
@@ -46,9 +49,12 @@ class Gatekeeper:
     delivery: DeliveryLoop
     clock: Callable[[], datetime]
     requests: Requests
+    intake: Intake
     #: Set in the process that promotes (the worker, or serve run as one process).
     promotions: Promotions | None = None
     runner: PromotionRunner | None = None
+    #: Set in the process that may run digests, reminders and expiry (see ``bot.scheduler``).
+    scheduling: Scheduling | None = None
 
     def promote_later(self, candidate_id: int) -> None:
         """An approved candidate is waiting: the runner (here or in the worker) picks it up."""
@@ -72,7 +78,14 @@ class Gatekeeper:
         ).start()
         self.runner.wake()  # finish whatever a stopped process left approved or promoting
 
+    def start_scheduling(self) -> None:
+        """Run the scheduled jobs here while no other process does; stand by while one does."""
+        lock = scheduler_lock(self.engine)
+        self.scheduling = Scheduling(self, job_specs(self.config), lock).start()
+
     def close(self) -> None:
+        if self.scheduling is not None:
+            self.scheduling.stop()
         if self.runner is not None:
             self.runner.stop()
         self.delivery.stop()
@@ -111,6 +124,15 @@ def build(
         delivery=DeliveryLoop(unit_of_work, slack),
         clock=clock,
         requests=Requests(config, registries, unit_of_work, notifier),
+        intake=Intake(
+            config,
+            registries,
+            unit_of_work,
+            notifier,
+            promote_later=lambda candidate_id: gatekeeper.promote_later(candidate_id),
+            told=lambda: gatekeeper.delivery.wake(),
+            clock=clock,
+        ),
     )
     gatekeeper.promotions = Promotions(
         unit_of_work, gatekeeper.notifier,

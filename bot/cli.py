@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -131,6 +133,117 @@ def audit_verify() -> None:
     click.echo(f"audit log intact: {check.rows} rows")
 
 
+_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+def _slack_user(_: click.Context, __: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not _SLACK_USER.fullmatch(value):
+        raise click.BadParameter(f"{value!r} is not a Slack user ID (like U0123ABCD)")
+    return value
+
+
+@main.command()
+@click.argument("model")
+@click.argument("version")
+@click.option("--to", "target", help="Target environment (default: the next on the path).")
+@click.option(
+    "--requester", callback=_slack_user, help="Slack user ID asking (none: a pipeline asks)."
+)
+@click.option(
+    "--wait",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds to spend posting the card; what is not posted, the running gatekeeper posts.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def request(
+    model: str,
+    version: str,
+    target: str | None,
+    requester: str | None,
+    wait: float,
+    as_json: bool,
+) -> None:
+    """Propose MODEL VERSION for promotion, as `/promote MODEL VERSION` does, and post its card.
+
+    Exit status: 0 proposed (pending, blocked or approved), 1 refused (unknown model or
+    version, already a live candidate, MLflow unreachable ...), 2 usage or settings.
+    """
+    from slack_sdk import WebClient
+
+    from bot.bootstrap import build
+    from bot.domain.errors import GatekeeperError
+    from bot.services.candidates import summary
+    from bot.services.delivery import deliver_candidate_now
+    from bot.services.requests import Wanted
+
+    settings = _settings()
+    try:
+        config = load_config(settings.gatekeeper_config)
+    except ConfigError as error:
+        for problem in error.problems:
+            click.echo(f"error: {settings.gatekeeper_config}: {problem}", err=True)
+        sys.exit(2)
+    _require_migrated(settings)
+    gatekeeper = build(settings, config)
+    try:
+        try:
+            candidate_id = gatekeeper.requests.request(
+                Wanted(model, version, target=target),
+                requester=requester,
+                actor="cli",
+                now=gatekeeper.now(),
+            )
+        except GatekeeperError as error:
+            if as_json:
+                click.echo(json.dumps({"error": str(error)}))
+            click.echo(f"error: {error}", err=True)
+            sys.exit(1)
+        shown = summary(gatekeeper.unit_of_work, gatekeeper.policy_for, candidate_id)
+        channel = gatekeeper.channel_for(model)
+        waiting: str | None = "left to the running gatekeeper (--wait 0)"
+        if settings.slack_bot_token is None:
+            waiting = "SLACK_BOT_TOKEN is not set here; the running gatekeeper posts it"
+        elif wait > 0:
+            # A client of its own: short timeout, no waiting out rate limits inside a call.
+            client = WebClient(
+                token=settings.slack_bot_token.get_secret_value(),
+                base_url=settings.slack_api_url,
+                timeout=5,
+            )
+            waiting = deliver_candidate_now(
+                gatekeeper.unit_of_work, client, candidate_id, within=wait
+            )
+    finally:
+        gatekeeper.close()
+    if as_json:
+        result = {
+            "candidate": candidate_id,
+            "model": model,
+            "version": shown.version,
+            "source": shown.source_env,
+            "target": shown.target_env,
+            "state": shown.state.value,
+            "reasons": list(shown.reasons),
+            "channel": channel,
+            "card": "posted" if waiting is None else "queued",
+            "card_detail": waiting,
+        }
+        click.echo(json.dumps(result))
+        return
+    click.echo(
+        f"candidate #{candidate_id}: {model} v{shown.version} "
+        f"{shown.source_env} → {shown.target_env} is {shown.state.value}"
+    )
+    for reason in shown.reasons:
+        click.echo(f"  - {reason}")
+    if waiting is None:
+        click.echo(f"card posted in {channel}")
+    else:
+        click.echo(f"card queued for {channel}: {waiting}")
+
+
 @main.command()
 @click.option("--socket-mode", is_flag=True, help="Connect out to Slack (SLACK_APP_TOKEN).")
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
@@ -141,7 +254,10 @@ def audit_verify() -> None:
     help="Also run promotions here (one process); --no-worker when `gatekeeper worker` runs.",
 )
 def serve(socket_mode: bool, host: str, worker: bool) -> None:
-    """Serve Slack's requests over HTTP on $PORT (or over Socket Mode) and deliver messages."""
+    """Serve Slack's requests over HTTP on $PORT (or over Socket Mode) and deliver messages.
+
+    Health, readiness, metrics and webhooks are served on $PORT in both modes.
+    """
     import uvicorn
 
     from bot.bootstrap import build
@@ -159,13 +275,20 @@ def serve(socket_mode: bool, host: str, worker: bool) -> None:
     gatekeeper.delivery.start()
     if worker:
         gatekeeper.start_promoting()
+        gatekeeper.start_scheduling()
     try:
         if socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
             assert settings.slack_app_token is not None
             handler = SocketModeHandler(slack_app, settings.slack_app_token.get_secret_value())
-            handler.start()  # type: ignore[no-untyped-call]
+            handler.connect()  # type: ignore[no-untyped-call]  # its own threads; returns at once
+            connected = handler.client.is_connected
+            web = create_web_app(gatekeeper, slack_app, socket_connected=connected)
+            try:
+                uvicorn.run(web, host=host, port=settings.port, log_level="info", access_log=False)
+            finally:
+                handler.close()  # type: ignore[no-untyped-call]
         else:
             web = create_web_app(gatekeeper, slack_app)
             uvicorn.run(web, host=host, port=settings.port, log_level="info", access_log=False)
@@ -175,7 +298,8 @@ def serve(socket_mode: bool, host: str, worker: bool) -> None:
 
 @main.command()
 def worker() -> None:
-    """Run promotions (resuming any a stopped process left) and deliver messages, until stopped."""
+    """Run promotions (resuming any a stopped process left), the schedule (digests, reminders,
+    expiry, MLflow polling) and message delivery, until stopped."""
     import signal
     import threading
 
@@ -190,6 +314,89 @@ def worker() -> None:
         signal.signal(sig, lambda *_: stopped.set())
     gatekeeper.delivery.start()
     gatekeeper.start_promoting()
-    click.echo("gatekeeper worker: promoting and delivering; Ctrl-C to stop")
+    gatekeeper.start_scheduling()
+    click.echo("gatekeeper worker: promoting, scheduling and delivering; Ctrl-C to stop")
     stopped.wait()
     gatekeeper.close()
+
+
+@main.group()
+def webhooks() -> None:
+    """Point MLflow's registry webhooks at Gatekeeper (the polling fallback needs none)."""
+
+
+def _webhook_environments(config: GatekeeperConfig, chosen: tuple[str, ...]) -> list[str]:
+    """The environments named (default: every one with a next on the path), or exit 2."""
+    sources = list(config.promotion_path[:-1])
+    for name in chosen:
+        if name not in sources:
+            click.echo(
+                f"error: {name!r} is not an environment models are promoted from; "
+                f"choose from {', '.join(sources)}",
+                err=True,
+            )
+            sys.exit(2)
+    return list(dict.fromkeys(chosen)) or sources
+
+
+@webhooks.command("install")
+@click.option(
+    "--environment", "environments", multiple=True,
+    help="An environment whose MLflow should call Gatekeeper (repeatable; default: all but "
+    "the last on the path).",
+)  # fmt: skip
+@click.option("--url", "base_url", required=True, help="Gatekeeper's public base URL.")
+def webhooks_install(environments: tuple[str, ...], base_url: str) -> None:
+    """Create or update the webhook gatekeeper-<env> on each environment's MLflow server."""
+    from urllib.parse import quote, urlsplit
+
+    from bot.adapters.mlflow_webhooks import subscribe
+    from bot.services.registry import RegistryError
+
+    settings = _settings()
+    config = _config(settings.gatekeeper_config)
+    if settings.mlflow_webhook_secret is None:
+        click.echo("error: MLFLOW_WEBHOOK_SECRET is not set; MLflow signs with it", err=True)
+        sys.exit(2)
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+        click.echo(f"error: --url {base_url!r} is not an http(s) base URL", err=True)
+        sys.exit(2)
+    secret = settings.mlflow_webhook_secret.get_secret_value()
+    failed = False
+    for name in _webhook_environments(config, environments):
+        url = f"{base_url.rstrip('/')}/webhooks/mlflow?environment={quote(name)}"
+        spec = config.environments[name]
+        try:
+            done = subscribe(name, spec.mlflow, f"gatekeeper-{name}", url, secret)
+        except RegistryError as error:
+            click.echo(f"error: {name}: {error}", err=True)
+            failed = True
+            continue
+        click.echo(f"{name}: {done} webhook gatekeeper-{name} → {url}")
+    if failed:
+        sys.exit(1)
+
+
+@webhooks.command("list")
+def webhooks_list() -> None:
+    """Show the webhooks on each environment's MLflow server."""
+    from bot.adapters.mlflow_webhooks import subscriptions
+    from bot.services.registry import RegistryError
+
+    settings = _settings()
+    config = _config(settings.gatekeeper_config)
+    failed = False
+    for name in config.promotion_path:
+        try:
+            found = subscriptions(name, config.environments[name].mlflow)
+        except RegistryError as error:
+            click.echo(f"error: {name}: {error}", err=True)
+            failed = True
+            continue
+        if not found:
+            click.echo(f"{name}: no webhooks")
+        for hook in found:
+            click.echo(f"{name}: {hook.name} {hook.status} {hook.url} ({', '.join(hook.events)})")
+    if failed:
+        sys.exit(1)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,8 +26,9 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web import SlackResponse
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from bot.metrics import PERMANENT_FAILURE_MARK, SLACK_API_CALLS, SLACK_API_RETRIES
 from bot.store.models import OutboxRow
 from bot.store.repositories import UnitOfWork
 
@@ -71,6 +73,10 @@ class DeliveryReport:
     retried: tuple[Undelivered, ...] = ()
     failed: tuple[Undelivered, ...] = ()
 
+    @property
+    def attempted(self) -> int:
+        return self.sent + len(self.retried) + len(self.failed)
+
 
 @dataclass(frozen=True)
 class _Message:
@@ -90,6 +96,11 @@ class _Setback:
     after: timedelta
     permanent: bool = False
     rate_limited: bool = False
+
+    @property
+    def stored(self) -> str:
+        """The row's last_error: a refusal for good is marked, so /metrics can count them."""
+        return f"{PERMANENT_FAILURE_MARK}{self.reason}" if self.permanent else self.reason
 
 
 class _Progress:
@@ -143,6 +154,8 @@ def deliver_due(
             if isinstance(outcome, _Setback):
                 if outcome.rate_limited:
                     waiting.setdefault(message.method, outcome)
+                if not outcome.permanent:
+                    SLACK_API_RETRIES.labels(message.method).inc()
                 _record_setback(unit_of_work, message.outbox_id, outcome, now)
                 progress.note(message.outbox_id, message.method, outcome, now)
             else:
@@ -172,7 +185,7 @@ def _claim_due(
                 continue  # another process claimed it first
             prepared = _prepare(uow, row)
             if isinstance(prepared, _Setback):
-                uow.outbox.retry_later(row, now, prepared.after, prepared.reason)
+                uow.outbox.retry_later(row, now, prepared.after, prepared.stored)
                 progress.note(row.id, row.method, prepared, now)
             else:
                 claimed.append(prepared)
@@ -220,12 +233,22 @@ def _send(client: WebClient, message: _Message) -> dict[str, Any] | _Setback:
     try:
         response = client.api_call(message.method, json=message.args)
     except SlackApiError as error:
-        return _judge(error.response, message.attempts)
+        setback = _judge(error.response, message.attempts)
+        SLACK_API_CALLS.labels(message.method, _outcome(setback)).inc()
+        return setback
     except (SlackClientError, OSError, HTTPException) as error:
+        SLACK_API_CALLS.labels(message.method, "unreachable").inc()
         return _Setback(
             f"Slack could not be reached ({type(error).__name__})", _backoff(message.attempts)
         )
+    SLACK_API_CALLS.labels(message.method, "ok").inc()
     return response.data if isinstance(response.data, dict) else {}
+
+
+def _outcome(setback: _Setback) -> str:
+    if setback.rate_limited:
+        return "rate_limited"
+    return "error" if setback.permanent else "unavailable"
 
 
 def _judge(response: SlackResponse, attempts: int) -> _Setback:
@@ -302,12 +325,46 @@ def _record_setback(
     with unit_of_work() as uow:
         row = uow.session.get(OutboxRow, outbox_id)
         assert row is not None, "outbox rows are never deleted"
-        uow.outbox.retry_later(row, now, setback.after, setback.reason)
+        uow.outbox.retry_later(row, now, setback.after, setback.stored)
         uow.commit()
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def deliver_candidate_now(
+    unit_of_work: Callable[[], UnitOfWork],
+    client: WebClient,
+    candidate_id: int,
+    *,
+    within: float,
+    clock: Callable[[], datetime] = _utc_now,
+) -> str | None:
+    """Deliver what is due until the candidate's messages are sent, for at most ``within`` s.
+
+    For a process that is not the delivery loop (``gatekeeper request``): None once every one
+    of the candidate's messages is sent, else why one still waits. What is not sent stays in the
+    outbox for the running server or worker; Slack being away never makes the caller hang.
+    """
+    deadline = time.monotonic() + within
+    while True:
+        with unit_of_work().reading() as uow:
+            waiting = uow.session.execute(
+                select(OutboxRow.deliver_after, OutboxRow.last_error).where(
+                    OutboxRow.candidate_id == candidate_id, OutboxRow.delivered_at.is_(None)
+                )
+            ).all()
+        if not waiting:
+            return None
+        now = clock()
+        set_back = [error for after, error in waiting if after > now and error is not None]
+        if len(set_back) == len(waiting):
+            return set_back[0]  # each was tried and put off: no point waiting here for it
+        if time.monotonic() >= deadline:
+            return f"not delivered within {within:g} s"
+        if deliver_due(unit_of_work, client, now, limit=1).attempted == 0:
+            time.sleep(0.1)  # claimed by another process, or waiting for its card: look again
 
 
 class DeliveryLoop:
