@@ -22,7 +22,7 @@ from bot.store.migrations import upgrade
 from bot.store.repositories import UnitOfWork
 
 # An MLflow server, started once per session by whichever test asks for it first.
-pytest_plugins = ["tests.mlflow_fixtures", "tests.oci_fixtures"]
+pytest_plugins = ["tests.mlflow_fixtures", "tests.oci_fixtures", "tests.browser"]
 
 POSTGRES_URL = os.environ.get(
     "GATEKEEPER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -4,6 +4,7 @@ with SlackEmulator() as slack:
     slack.workspace.add_channel("C0ML00001", "ml-models")
     web = WebClient(token="xoxb-test", base_url=slack.api_url)
     person = slack.client("http://127.0.0.1:3000/slack/events")
+    url = slack.open_page(request_url=..., people=[Person("U0LEAD001", "lea", "approver")])
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from bot.emulator.client import Delivery, InteractionClient
 from bot.emulator.clock import Clock, ManualClock
 from bot.emulator.errors import SlackError
+from bot.emulator.page import Person
 from bot.emulator.records import CallRecord, Change, Ephemeral, Message, ResponseUrlPost, View
 from bot.emulator.server import BackgroundServer, SlackEmulator
 from bot.emulator.signing import Forgery, signature
@@ -30,6 +32,7 @@ __all__ = [
     "InteractionClient",
     "ManualClock",
     "Message",
+    "Person",
     "ResponseUrlPost",
     "SlackEmulator",
     "SlackError",

@@ -127,6 +127,12 @@ class Roster(WatchedState):
         with self._lock:
             return copy.deepcopy(list(self._usergroups.values()))
 
+    @property
+    def channels(self) -> list[Channel]:
+        """Every channel, the app's DMs included, in the order they were added."""
+        with self._lock:
+            return copy.deepcopy(list(self._channels.values()))
+
     def channel(self, channel_id: str) -> Channel | None:
         with self._lock:
             found = self._channels.get(channel_id)

@@ -5,16 +5,18 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 import uvicorn
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from bot.emulator.client import InteractionClient
 from bot.emulator.clock import Clock, system_clock
+from bot.emulator.page import Page, Person
 from bot.emulator.records import CallRecord
 from bot.emulator.reference import MethodReference, load_references
 from bot.emulator.socket_mode import SocketMode
@@ -126,8 +128,11 @@ class SlackEmulator:
         app = create_app(self.workspace, self.references, self._rate_limits)
         # Slack serves Socket Mode's WebSockets apart from its Web API; here they share a port.
         app.router.routes.append(self.socket_mode.route())
+        self._app = app
         self._server = BackgroundServer(app, host, port)
         self._clients: list[InteractionClient] = []
+        self._page: Page | None = None
+        self._page_routes: list[BaseRoute] = []
 
     def start(self) -> SlackEmulator:
         self._server.start()
@@ -135,6 +140,8 @@ class SlackEmulator:
         return self
 
     def stop(self) -> None:
+        if self._page is not None:
+            self._page.close()
         for client in self._clients:
             client.close()
         self._server.stop()
@@ -184,3 +191,25 @@ class SlackEmulator:
         client = InteractionClient(self.workspace, socket_mode=self.socket_mode, **options)
         self._clients.append(client)
         return client
+
+    def open_page(
+        self, *, request_url: str | None, people: Sequence[Person], channel: str | None = None
+    ) -> str:
+        """Serve the web page showing the workspace as `people` see it; return its URL.
+
+        People missing from the workspace are added. `request_url` is the app's `/slack/events`
+        (None: the app is in Socket Mode). `channel` is shown first (default: the first one).
+        """
+        for person in people:
+            if self.workspace.user(person.user_id) is None:
+                self.workspace.add_user(person.user_id, person.name)
+        person_client = self.client(request_url) if request_url else self.socket_client()
+        page = Page(self.workspace, person_client, people, channel)
+        if self._page is not None:
+            self._page.close()
+        routes = self._app.router.routes
+        routes[:] = [r for r in routes if all(r is not old for old in self._page_routes)]
+        # Matched in order: "/" goes to the page before anything of the Web API is tried.
+        self._page, self._page_routes = page, page.routes()
+        routes[:0] = self._page_routes
+        return f"{self.base_url}app/"
