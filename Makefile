@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system helm test lint unit clean
+.PHONY: install system apt helm demo test lint unit clean
 
 install: $(STAMP)
 
@@ -24,7 +24,16 @@ lint: $(STAMP)
 # emulator page's browser tests drive (installed when root).
 SYSTEM_TOOLS := docker-registry skopeo chromium docker-compose
 system:
-	@missing=$$(for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || echo $$t; done); \
+	@$(MAKE) --no-print-directory apt TOOLS="$(SYSTEM_TOOLS)"
+
+# `gatekeeper demo` on this machine: the package, and Debian's registry for the image step
+# (without it, and without root to install it, the demo says the image step is skipped).
+demo: $(STAMP)
+	@$(MAKE) --no-print-directory apt TOOLS=docker-registry || true
+	$(BIN)/gatekeeper demo
+
+apt:
+	@missing=$$(for t in $(TOOLS); do command -v $$t >/dev/null || echo $$t; done); \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

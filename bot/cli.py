@@ -320,6 +320,32 @@ def worker() -> None:
     gatekeeper.close()
 
 
+@main.command()
+@click.option(
+    "--dir", "folder", default="gatekeeper-demo", show_default=True,
+    type=click.Path(path_type=Path), help="The demo's own folder; wiped at each start.",
+)  # fmt: skip
+@click.option(
+    "--port", default=3000, show_default=True, type=click.IntRange(0, 65535),
+    help="Port of the demo's Slack page on 127.0.0.1 (0: any free port).",
+)  # fmt: skip
+def demo(folder: Path, port: int) -> None:
+    """Run the whole loop on this machine: MLflow for dev, staging and production, a registry,
+    the bot, a Slack page, and a model trained by a KFP pipeline waiting for approval.
+
+    Nothing is read from your Slack settings; everything stops on Ctrl-C.
+    """
+    from bot.demo.run import run_demo
+    from bot.domain.errors import GatekeeperError
+
+    try:
+        status = run_demo(folder, port, lambda line: click.echo(line))
+    except GatekeeperError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    sys.exit(status)
+
+
 @main.group()
 def webhooks() -> None:
     """Point MLflow's registry webhooks at Gatekeeper (the polling fallback needs none)."""
