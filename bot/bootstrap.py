@@ -70,11 +70,21 @@ class Gatekeeper:
     def channel_for(self, model: str) -> str:
         return self.config.model(model).channel
 
-    def start_promoting(self) -> None:
-        """Run promotions in this process (the worker's job; serve's too when it is alone)."""
+    def start_working(self) -> None:
+        """The worker's part (serve's too when it is alone): the schedule and promotions, both
+        only while this process holds the schedule's lock. Two workers never run one promotion
+        twice over: the one that stands by resumes what the other left, after it stopped."""
+        self.start_scheduling()
+        scheduling = self.scheduling
+        assert scheduling is not None
+        self.start_promoting(may_run=scheduling.active.is_set)
+
+    def start_promoting(self, may_run: Callable[[], bool] = lambda: True) -> None:
+        """Run promotions in this process while ``may_run`` says so (``start_working`` ties it
+        to the schedule's lock; alone, this process is assumed to be the only promoter)."""
         assert self.promotions is not None
         self.runner = PromotionRunner(
-            self.promotions, self.unit_of_work, after_each=self.delivery.wake
+            self.promotions, self.unit_of_work, after_each=self.delivery.wake, may_run=may_run
         ).start()
         self.runner.wake()  # finish whatever a stopped process left approved or promoting
 

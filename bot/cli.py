@@ -274,8 +274,7 @@ def serve(socket_mode: bool, host: str, worker: bool) -> None:
     slack_app = build_app(gatekeeper)
     gatekeeper.delivery.start()
     if worker:
-        gatekeeper.start_promoting()
-        gatekeeper.start_scheduling()
+        gatekeeper.start_working()
     try:
         if socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -313,8 +312,7 @@ def worker() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopped.set())
     gatekeeper.delivery.start()
-    gatekeeper.start_promoting()
-    gatekeeper.start_scheduling()
+    gatekeeper.start_working()
     click.echo("gatekeeper worker: promoting, scheduling and delivering; Ctrl-C to stop")
     stopped.wait()
     gatekeeper.close()

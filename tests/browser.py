@@ -29,9 +29,12 @@ def chromium_path() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Browser]:
-    """One Chromium for the session; each test opens its own context and page."""
+    """One Chromium per test module; each test opens its own context and page.
+
+    Not per session: Playwright's sync API keeps an event loop running on the main thread
+    while it is open, and later tests that call ``asyncio.run`` would find it there."""
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=chromium_path,

@@ -198,8 +198,7 @@ def run_demo(folder: Path, port: int, echo: Callable[[str], None]) -> int:
                 running.callback(web.stop)
                 running.callback(gatekeeper.close)
                 gatekeeper.delivery.start()
-                gatekeeper.start_promoting()
-                gatekeeper.start_scheduling()
+                gatekeeper.start_working()
                 bot_url = web.url.rstrip("/")
                 notes.append(f"bot at {bot_url}, config {config_path}")
 

@@ -17,7 +17,8 @@ _TO_RUN = frozenset({CandidateState.APPROVED, CandidateState.PROMOTING})
 
 
 class PromotionRunner:
-    """Runs promotions one at a time on its own thread, every ``interval`` or when woken."""
+    """Runs promotions one at a time on its own thread, every ``interval`` or when woken, while
+    ``may_run`` says this process is the one that promotes."""
 
     def __init__(
         self,
@@ -26,8 +27,10 @@ class PromotionRunner:
         *,
         interval: float = 2.0,
         after_each: Callable[[], None] = lambda: None,
+        may_run: Callable[[], bool] = lambda: True,
     ) -> None:
         self._promotions = promotions
+        self._may_run = may_run
         self._unit_of_work = unit_of_work
         self._interval = interval
         self._after_each = after_each
@@ -69,6 +72,8 @@ class PromotionRunner:
             self._woken.clear()
             if self._stopped.is_set():
                 break
+            if not self._may_run():
+                continue  # another process promotes; this one stands by
             try:
                 self.run_once()
             except Exception:

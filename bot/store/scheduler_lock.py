@@ -48,6 +48,23 @@ def holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def _gone(holder: str) -> bool:
+    """Whether ``holder`` names a process of this host that no longer runs (a worker killed
+    and restarted need not wait out its own lease). Unsure — another host, a pid reused —
+    means not gone: the lease then expires as usual."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def scheduler_lock(engine: Engine, holder: str | None = None) -> SchedulerLock:
     """The lock fit for ``engine``'s database."""
     if engine.dialect.name == "postgresql":
@@ -133,7 +150,11 @@ class Lease:
                         )
                     )
                     return True
-                if current.holder != self.holder and current.expires_at > now:
+                if (
+                    current.holder != self.holder
+                    and current.expires_at > now
+                    and not _gone(current.holder)
+                ):
                     return False
                 taken = connection.execute(
                     update(LeaseRow)

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from bot.demo.team import LEAD, MODEL, OUTSIDER, SRE
-from tests.browser import ROOT, artifacts, browser, chromium_path  # noqa: F401  (fixtures)
+from tests.browser import ROOT
 from tests.e2e.test_demo import RunningDemo, running_demo
 
 README_SCREENSHOT = ROOT / "deploy" / "screenshots" / "demo.png"
@@ -52,8 +52,8 @@ def _press(page: Page, card: Locator, label: str) -> None:
 
 def test_approve_promote_and_roll_back_from_the_page(
     demo: RunningDemo,
-    browser: Browser,  # noqa: F811
-    artifacts: Path,  # noqa: F811
+    browser: Browser,
+    artifacts: Path,
 ) -> None:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
