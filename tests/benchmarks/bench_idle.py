@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import os
 import platform
+import shutil
 import signal
 import sqlite3
 import statistics
@@ -212,16 +213,21 @@ def main() -> None:
     kinds = (SERVE, BOLT, WORKER, FLOOR)
     results: dict[str, list[Start]] = {kind: [] for kind in kinds}
     root = Path(tempfile.mkdtemp(prefix="bench-idle-"))
-    with (
-        SlackEmulator(team_id=TEAM, bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET) as slack,
-        httpx.Client(timeout=1) as http,  # one client: the poller's own cost stays small
-    ):
-        for attempt in range(options.repeat):
-            for index, kind in enumerate(kinds):
-                folder = root / f"{attempt}-{index}"
-                folder.mkdir()
-                launch = launches(kind, folder, slack.api_url, http)
-                results[kind].append(start(launch, folder, options.idle))
+    try:
+        with (
+            SlackEmulator(
+                team_id=TEAM, bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET
+            ) as slack,
+            httpx.Client(timeout=1) as http,  # one client: the poller's own cost stays small
+        ):
+            for attempt in range(options.repeat):
+                for index, kind in enumerate(kinds):
+                    folder = root / f"{attempt}-{index}"
+                    folder.mkdir()
+                    launch = launches(kind, folder, slack.api_url, http)
+                    results[kind].append(start(launch, folder, options.idle))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
     def median(kind: str, figure: Callable[[Start], float]) -> float:
         return statistics.median(figure(run) for run in results[kind])
