@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import statistics
 import tempfile
@@ -42,6 +40,7 @@ from bot.store.migrations import upgrade
 from bot.store.models import CandidateRow, SlackMessageRow, VoteRow
 from bot.store.repositories import UnitOfWork
 from handlers.blocks.digest import digest_message
+from tests.benchmarks.machine import machine
 from tests.conftest import NOW, POSTGRES_URL
 
 SIZES = (100, 1_000, 10_000)
@@ -231,15 +230,6 @@ def scratch_postgres() -> Iterator[str]:
         with admin.connect() as connection:
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
 def main() -> None:

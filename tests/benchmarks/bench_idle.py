@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import platform
 import shutil
 import signal
 import sqlite3
@@ -38,6 +37,7 @@ import httpx
 from bot.emulator import SlackEmulator
 from bot.store.migrations import upgrade
 from tests.benchmarks.bench_ack import BARE_ASYNC
+from tests.benchmarks.machine import machine
 from tests.e2e.conftest import BOT_TOKEN, CONFIG, SIGNING_SECRET, TEAM, _free_port
 
 WORKER_LINE = "gatekeeper worker: promoting, scheduling and delivering"
@@ -194,15 +194,6 @@ def launches(kind: str, folder: Path, api_url: str, http: httpx.Client) -> Launc
         return printed(log, WORKER_LINE) and holds_lease(database, process.pid)
 
     return Launch([gatekeeper, "worker"], env, worker_ready)
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
 def main() -> None:

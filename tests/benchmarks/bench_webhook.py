@@ -20,7 +20,6 @@ import io
 import json
 import logging
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -36,6 +35,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.webhooks.delivery import _generate_hmac_signature
 from slack_sdk import WebClient
 
+from tests.benchmarks.machine import machine
 from tests.e2e.conftest import BOT_TOKEN, CHANNEL, SRE, TEAM, WEBHOOK_SECRET, Bot, serving
 from tests.e2e.test_mlflow_webhooks import created, register
 from tests.mlflow_fixtures import MLFLOW_START_SECONDS, _free_port, _healthy, _stop
@@ -128,15 +128,6 @@ def percentiles(times: list[float]) -> tuple[float, float]:
     ordered = sorted(times)
     index = max(int(len(ordered) * 0.99) - 1, 0)
     return statistics.median(ordered) * 1000, ordered[index] * 1000
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
 def main() -> None:
