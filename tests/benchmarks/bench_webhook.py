@@ -19,11 +19,8 @@ import contextlib
 import io
 import json
 import logging
-import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -35,41 +32,13 @@ from mlflow.tracking import MlflowClient
 from mlflow.webhooks.delivery import _generate_hmac_signature
 from slack_sdk import WebClient
 
+from bot.demo.services import start_mlflow
 from tests.benchmarks.machine import machine
 from tests.e2e.conftest import BOT_TOKEN, CHANNEL, SRE, TEAM, WEBHOOK_SECRET, Bot, serving
 from tests.e2e.test_mlflow_webhooks import created, register
-from tests.mlflow_fixtures import MLFLOW_START_SECONDS, _free_port, _healthy, _stop
+from tests.mlflow_fixtures import MLFLOW_START_SECONDS
 
 WARM_UP = 3
-
-
-def start_mlflow(root: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """An `mlflow server` as tests/mlflow_fixtures.py starts one, outside pytest."""
-    root.mkdir()
-    port = _free_port()
-    command = [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-        "--artifacts-destination", str(root / "artifacts"),
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-    ]  # fmt: skip
-    with (root / "server.log").open("wb") as log:
-        server = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-            start_new_session=True,
-        )
-    return server, f"http://127.0.0.1:{port}"
-
-
-def wait_healthy(server: subprocess.Popen[bytes], url: str) -> None:
-    deadline = time.monotonic() + MLFLOW_START_SECONDS
-    while not _healthy(url):
-        if server.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"mlflow server at {url} did not start")
-        time.sleep(0.2)
 
 
 def gatekeeper_yaml(dev: str, staging: str, model: str) -> str:
@@ -136,11 +105,14 @@ def main() -> None:
     options = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-webhook-"))
     model = f"bench-{uuid.uuid4().hex[:8]}"
-    servers = [start_mlflow(root / "mlflow-dev"), start_mlflow(root / "mlflow-staging")]
+    servers = [
+        start_mlflow("dev", root / "mlflow-dev"),
+        start_mlflow("staging", root / "mlflow-staging"),
+    ]
     try:
-        for server, url in servers:
-            wait_healthy(server, url)
-        (_, dev_url), (_, staging_url) = servers
+        for server in servers:
+            server.wait_until_up(MLFLOW_START_SECONDS)
+        dev_url, staging_url = (server.url for server in servers)
         dev = MlflowClient(tracking_uri=dev_url, registry_uri=dev_url)
         logging.getLogger("mlflow").setLevel(logging.WARNING)
         with contextlib.redirect_stdout(io.StringIO()):  # MLflow prints a link to every run
@@ -164,8 +136,8 @@ def main() -> None:
                 if index >= WARM_UP:
                     bare.append(seconds)
     finally:
-        for server, _ in servers:
-            _stop(server)
+        for server in servers:
+            server.stop()
         shutil.rmtree(root, ignore_errors=True)
 
     card_p50, card_p99 = percentiles(ours["card"])
