@@ -1,7 +1,9 @@
-"""The scheduled digest: what waits in a channel, read in three queries however much waits.
+"""The scheduled digest: what waits in a channel, counted in full, the oldest shown.
 
 A digest covers the models whose cards are posted in its channel; a channel that hosts no
-model's cards (a leads' overview channel, say) gets every model's candidates.
+model's cards (a leads' overview channel, say) gets every model's candidates. However much
+waits, it reads in three queries and builds only the lines it shows: the database counts
+every open candidate by environment and state, then hands over the shown ones and their votes.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, null, select
+from sqlalchemy import Select, case, func, null, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from bot.domain.approvals import Decision, is_user_group
@@ -20,6 +23,11 @@ from bot.domain.promotion import OPEN_STATES, CandidateState
 from bot.services.notify import Notifier
 from bot.store.models import CandidateRow, SlackMessageRow, VoteRow
 from bot.store.repositories import UnitOfWork
+
+#: Candidates shown one line each; a reader scans a few dozen, /promote list has the rest.
+DIGEST_LINES = 40
+#: Environments whose candidates are shown; the others are only counted.
+ENVIRONMENTS_SHOWN = 8
 
 
 @dataclass(frozen=True)
@@ -59,24 +67,65 @@ class DigestEntry:
 
 
 @dataclass(frozen=True)
-class Digest:
-    channel: str
-    at: datetime
-    #: Open candidates by target environment (promotion order), oldest first in each.
-    environments: tuple[tuple[str, tuple[DigestEntry, ...]], ...]
+class EnvironmentDigest:
+    """What waits to enter one environment: every candidate counted, the oldest shown."""
+
+    name: str
+    pending: int
+    blocked: int
+    #: The oldest (by creation, then id), as many as ``lines_per_environment`` gives it.
+    shown: tuple[DigestEntry, ...]
 
     @property
     def total(self) -> int:
-        return sum(len(entries) for _, entries in self.environments)
+        return self.pending + self.blocked
 
-    def count(self, state: CandidateState) -> int:
-        return sum(e.state is state for _, entries in self.environments for e in entries)
+    @property
+    def hidden(self) -> int:
+        return self.total - len(self.shown)
+
+
+@dataclass(frozen=True)
+class Digest:
+    channel: str
+    at: datetime
+    #: Every environment something waits for, in promotion order.
+    environments: tuple[EnvironmentDigest, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(environment.total for environment in self.environments)
+
+    @property
+    def pending(self) -> int:
+        return sum(environment.pending for environment in self.environments)
+
+    @property
+    def blocked(self) -> int:
+        return sum(environment.blocked for environment in self.environments)
 
 
 def models_in(channel: str, channels: Mapping[str, str]) -> frozenset[str] | None:
     """The models whose cards go to ``channel``; None (every model) when none do."""
     models = frozenset(model for model, posted_in in channels.items() if posted_in == channel)
     return models or None
+
+
+def lines_per_environment(totals: Sequence[int]) -> list[int]:
+    """Candidates shown per environment, given how many wait in each (in digest order).
+
+    ``DIGEST_LINES`` handed out one each in turn while any are left, so no environment is
+    crowded out by another's thousands; none past the first ``ENVIRONMENTS_SHOWN``.
+    """
+    quotas = [0] * len(totals)
+    shown = totals[:ENVIRONMENTS_SHOWN]
+    budget = DIGEST_LINES
+    while budget > 0 and any(q < s for q, s in zip(quotas, shown, strict=False)):
+        for index, size in enumerate(shown):
+            if budget > 0 and quotas[index] < size:
+                quotas[index] += 1
+                budget -= 1
+    return quotas
 
 
 def read_digest(
@@ -87,13 +136,42 @@ def read_digest(
     environment_order: Sequence[str],
     now: datetime,
 ) -> Digest:
-    """The digest for ``channel``: open candidates of ``models`` (or all), by environment."""
-    grouped: dict[str, list[DigestEntry]] = {}
-    for entry in read_open(session, models, policy_for, now):
-        grouped.setdefault(entry.target_env, []).append(entry)
+    """The digest for ``channel``: open candidates of ``models`` (or all), by environment.
+
+    Three queries whatever the number of candidates: counts by environment and state; the
+    shown candidates with their cards; their votes. Rows are read for the shown ones only.
+    """
+    connection = session.connection()
+    open_now = _open(models, OPEN_STATES, now)
+    counts: dict[str, dict[str, int]] = {}
+    for target, state, number in connection.execute(
+        select(CandidateRow.target_env, CandidateRow.state, func.count())
+        .where(*open_now)
+        .group_by(CandidateRow.target_env, CandidateRow.state)
+    ):
+        counts.setdefault(target, {})[state] = number
     order = {env: index for index, env in enumerate(environment_order)}
-    environments = sorted(grouped, key=lambda env: (order.get(env, len(order)), env))
-    return Digest(channel, now, tuple((env, tuple(grouped[env])) for env in environments))
+    names = sorted(counts, key=lambda env: (order.get(env, len(order)), env))
+    totals = [sum(counts[name].values()) for name in names]
+    quotas = {name: q for name, q in zip(names, lines_per_environment(totals), strict=True) if q}
+    shown: dict[str, list[DigestEntry]] = {}
+    if quotas:
+        for entry in _entries(connection, _oldest(open_now, quotas), policy_for):
+            shown.setdefault(entry.target_env, []).append(entry)
+    pending, blocked = CandidateState.PENDING.value, CandidateState.BLOCKED.value
+    return Digest(
+        channel,
+        now,
+        tuple(
+            EnvironmentDigest(
+                name,
+                counts[name].get(pending, 0),
+                counts[name].get(blocked, 0),
+                tuple(shown.get(name, ())),
+            )
+            for name in names
+        ),
+    )
 
 
 def read_open(
@@ -105,58 +183,13 @@ def read_open(
 ) -> list[DigestEntry]:
     """Candidates in ``states`` not yet past their expiry, oldest first, with votes and threads.
 
-    Three queries whatever the number of candidates: candidates, their votes, their cards. They
-    run on the session's connection without the ORM: tens of thousands of rows, few columns.
+    Two queries whatever the number of candidates: candidates with their cards, their votes.
+    They run on the session's connection without the ORM: tens of thousands of rows, few columns.
     """
-    connection = session.connection()
     open_now = _open(models, states, now)
-    blocked = CandidateState.BLOCKED.value
-    candidates = connection.execute(
-        select(
-            CandidateRow.id,
-            CandidateRow.model,
-            CandidateRow.version,
-            CandidateRow.source_env,
-            CandidateRow.target_env,
-            CandidateRow.state,
-            CandidateRow.requester,
-            CandidateRow.author,
-            # Only a blocked candidate's verdict is read: why, and who may override.
-            case((CandidateRow.state == blocked, CandidateRow.verdict), else_=null()).label(
-                "verdict"
-            ),
-            CandidateRow.reason,
-            CandidateRow.created_at,
-            CandidateRow.expires_at,
-        )
-        .where(*open_now)
-        .order_by(CandidateRow.created_at, CandidateRow.id)
-    ).all()
+    candidates = _with_cards(select(*_columns()).where(*open_now))
     ids = select(CandidateRow.id).where(*open_now).scalar_subquery()
-    voters: dict[int, list[tuple[str, str]]] = {}
-    for candidate_id, voter, decision in connection.execute(
-        select(VoteRow.candidate_id, VoteRow.voter, VoteRow.decision)
-        .where(VoteRow.candidate_id.in_(ids))
-        .order_by(VoteRow.id)
-    ):
-        voters.setdefault(candidate_id, []).append((voter, decision))
-    threads = {
-        candidate_id: ThreadRef(card_channel, ts)
-        for candidate_id, card_channel, ts in connection.execute(
-            select(SlackMessageRow.candidate_id, SlackMessageRow.channel, SlackMessageRow.ts).where(
-                SlackMessageRow.kind == "card", SlackMessageRow.candidate_id.in_(ids)
-            )
-        )
-    }
-    approvers: dict[str, _Approvers] = {}
-    entries: list[DigestEntry] = []
-    for row in candidates:
-        target = row[4]
-        found = approvers.get(target)
-        if found is None:
-            found = approvers[target] = _Approvers(policy_for(target))
-        entries.append(_entry(row, found, voters.get(row[0], ()), threads.get(row[0])))
-    return entries
+    return _entries(session.connection(), candidates, policy_for, ids)
 
 
 def _open(
@@ -169,6 +202,94 @@ def _open(
     if models is not None:
         conditions.append(CandidateRow.model.in_(sorted(models)))
     return conditions
+
+
+def _columns() -> tuple[Any, ...]:
+    blocked = CandidateState.BLOCKED.value
+    return (
+        CandidateRow.id,
+        CandidateRow.model,
+        CandidateRow.version,
+        CandidateRow.source_env,
+        CandidateRow.target_env,
+        CandidateRow.state,
+        CandidateRow.requester,
+        CandidateRow.author,
+        # Only a blocked candidate's verdict is read: why, and who may override.
+        case((CandidateRow.state == blocked, CandidateRow.verdict), else_=null()).label("verdict"),
+        CandidateRow.reason,
+        CandidateRow.created_at,
+        CandidateRow.expires_at,
+        SlackMessageRow.channel,
+        SlackMessageRow.ts,
+    )
+
+
+def _with_cards(candidates: Select[Any]) -> Select[Any]:
+    """``candidates`` with their card's channel and ts (a candidate has at most one card)."""
+    card = (SlackMessageRow.candidate_id == CandidateRow.id) & (SlackMessageRow.kind == "card")
+    return candidates.outerjoin(SlackMessageRow, card).order_by(
+        CandidateRow.created_at, CandidateRow.id
+    )
+
+
+def _oldest(open_now: list[Any], quotas: Mapping[str, int]) -> Select[Any]:
+    """The oldest ``quotas[env]`` open candidates of each environment, with their cards.
+
+    Ranked on narrow rows (id, environment); only the chosen ones are read in full.
+    """
+    ranked = (
+        select(
+            CandidateRow.id,
+            CandidateRow.target_env,
+            func.row_number()
+            .over(
+                partition_by=CandidateRow.target_env,
+                order_by=(CandidateRow.created_at, CandidateRow.id),
+            )
+            .label("place"),
+        )
+        .where(*open_now, CandidateRow.target_env.in_(sorted(quotas)))
+        .subquery()
+    )
+    limit = case(dict(quotas), value=ranked.c.target_env, else_=0)
+    return _with_cards(
+        select(*_columns())
+        .join(ranked, ranked.c.id == CandidateRow.id)
+        .where(ranked.c.place <= limit)
+    )
+
+
+def _entries(
+    connection: Connection,
+    candidates: Select[Any],
+    policy_for: Callable[[str], Policy],
+    ids: Any = None,
+) -> list[DigestEntry]:
+    """Entries for ``candidates``, their votes read in one more query.
+
+    Votes are asked for by the candidates' ``ids`` subquery when given (tens of thousands of ids
+    are never sent as parameters), else by the ids of the rows read (a few dozen).
+    """
+    rows = connection.execute(candidates).all()
+    if not rows:
+        return []
+    voters: dict[int, list[tuple[str, str]]] = {}
+    for candidate_id, voter, decision in connection.execute(
+        select(VoteRow.candidate_id, VoteRow.voter, VoteRow.decision)
+        .where(VoteRow.candidate_id.in_([row[0] for row in rows] if ids is None else ids))
+        .order_by(VoteRow.id)
+    ):
+        voters.setdefault(candidate_id, []).append((voter, decision))
+    approvers: dict[str, _Approvers] = {}
+    entries: list[DigestEntry] = []
+    for row in rows:
+        target = row[4]
+        found = approvers.get(target)
+        if found is None:
+            found = approvers[target] = _Approvers(policy_for(target))
+        entries.append(_entry(row, found, voters.get(row[0], ())))
+    return entries
 
 
 class _Approvers:
@@ -192,12 +313,10 @@ class _Approvers:
         return tuple(a for a in self.all if a not in excluded or is_user_group(a))
 
 
-def _entry(
-    row: Any, approvers: _Approvers, votes: Sequence[tuple[str, str]], thread: ThreadRef | None
-) -> DigestEntry:
+def _entry(row: Any, approvers: _Approvers, votes: Sequence[tuple[str, str]]) -> DigestEntry:
     # Unpacked once: reading a Row's fields by name costs more than the rest of this together.
     (id_, model, version, source, target, state_value, requester, author, verdict, reason,
-     created_at, expires_at) = row  # fmt: skip
+     created_at, expires_at, card_channel, card_ts) = row  # fmt: skip
     state = CandidateState(state_value)
     approve = Decision.APPROVE.value
     approvals = tuple(dict.fromkeys(v for v, d in votes if d == approve)) if votes else ()
@@ -223,7 +342,7 @@ def _entry(
         waiting_for=approvers.still([v for v, _ in votes] if votes else (), requester, author),
         blocked_by=blocked_by,
         override_by=override_by,
-        thread=thread,
+        thread=ThreadRef(card_channel, card_ts) if card_ts is not None else None,
     )
 
 

@@ -1,8 +1,8 @@
 """The scheduled digest and the approver's reminder: what waits, one line a candidate.
 
-However much waits, the digest stays one message inside Slack's limits: it shows at most
-``DIGEST_LINES`` candidates, shared fairly between environments (oldest first in each), and
-counts the rest per environment ("… and 9,960 more in `staging`").
+However much waits, the digest stays one message inside Slack's limits: it shows the candidates
+the service chose (at most ``DIGEST_LINES``, shared fairly between environments, oldest first in
+each) and counts the rest per environment ("… and 9,960 more in `staging`").
 """
 
 from __future__ import annotations
@@ -13,7 +13,13 @@ from typing import Any
 from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlock
 
 from bot.domain.promotion import CandidateState
-from bot.services.digests import Digest, DigestEntry, ThreadRef
+from bot.services.digests import (
+    ENVIRONMENTS_SHOWN,
+    Digest,
+    DigestEntry,
+    EnvironmentDigest,
+    ThreadRef,
+)
 from bot.services.reminders import Reminder
 from handlers.blocks.message import Message
 from handlers.blocks.mrkdwn import (
@@ -30,10 +36,6 @@ from handlers.blocks.mrkdwn import (
 )
 from handlers.blocks.sections import markdown, plain, text_sections
 
-#: Candidates shown one line each; a reader scans a few dozen, /promote list has the rest.
-DIGEST_LINES = 40
-#: Environments given their own section; the others are counted in one line.
-ENVIRONMENTS_SHOWN = 8
 #: Characters one candidate's line may take, so that a section always holds several.
 LINE = 280
 #: Characters a blocking reason may take on its line.
@@ -47,40 +49,27 @@ def digest_message(digest: Digest, *, workspace_url: str | None) -> Message:
     if digest.total == 0:
         blocks.append(ContextBlock(elements=[markdown(f"Nothing waits. 🎉 · {date(digest.at)}")]))
         return Message("Gatekeeper digest: nothing waits for approval", _dicts(blocks))
-    pending, blocked = digest.count(CandidateState.PENDING), digest.count(CandidateState.BLOCKED)
-    counts = f"*{pending:,}* pending · *{blocked:,}* blocked · {date(digest.at)}"
+    counts = f"*{digest.pending:,}* pending · *{digest.blocked:,}* blocked · {date(digest.at)}"
     blocks.append(ContextBlock(elements=[markdown(counts)]))
 
-    shown = digest.environments[:ENVIRONMENTS_SHOWN]
-    quotas = _quotas([len(entries) for _, entries in shown], DIGEST_LINES)
-    for (environment, entries), quota in zip(shown, quotas, strict=True):
-        lines = [_line(entry, workspace_url) for entry in entries[:quota]]
-        if len(entries) > quota:
-            lines.append(f"{ELLIPSIS} and {len(entries) - quota:,} more in {code(environment)}")
-        heading = f"*→ {code(environment)}* ({_tally(entries)})"
+    for environment in digest.environments[:ENVIRONMENTS_SHOWN]:
+        name = code(environment.name)
+        lines = [_line(entry, workspace_url) for entry in environment.shown]
+        if environment.hidden:
+            lines.append(f"{ELLIPSIS} and {environment.hidden:,} more in {name}")
+        heading = f"*→ {name}* ({_tally(environment)})"
         blocks.append(DividerBlock())
         blocks += text_sections(
             pack(lines, heading=heading, max_blocks=_blocks_for(len(lines)), line_limit=LINE)
         )
     rest = digest.environments[ENVIRONMENTS_SHOWN:]
     if rest:
-        hidden = sum(len(entries) for _, entries in rest)
+        hidden = sum(environment.total for environment in rest)
         others = f"{ELLIPSIS} and {hidden:,} more in {plural(len(rest), 'other environment')}"
         blocks.append(ContextBlock(elements=[markdown(others)]))
     footer = f"{code('/promote list')} shows every candidate; {code('/promote status <id>')} one"
     blocks.append(ContextBlock(elements=[markdown(footer)]))
     return Message(_fallback(digest), _dicts(blocks))
-
-
-def _quotas(sizes: Sequence[int], budget: int) -> list[int]:
-    """Lines per environment: one each in turn while any are left, so none is crowded out."""
-    quotas = [0] * len(sizes)
-    while budget > 0 and any(q < s for q, s in zip(quotas, sizes, strict=True)):
-        for index, size in enumerate(sizes):
-            if budget > 0 and quotas[index] < size:
-                quotas[index] += 1
-                budget -= 1
-    return quotas
 
 
 def _blocks_for(lines: int) -> int:
@@ -89,9 +78,8 @@ def _blocks_for(lines: int) -> int:
     return -(-lines // per_section) + 1
 
 
-def _tally(entries: Sequence[DigestEntry]) -> str:
-    blocked = sum(entry.state is CandidateState.BLOCKED for entry in entries)
-    pending = len(entries) - blocked
+def _tally(environment: EnvironmentDigest) -> str:
+    pending, blocked = environment.pending, environment.blocked
     parts = [f"{pending:,} pending"] if pending else []
     return ", ".join(parts + ([f"{blocked:,} blocked"] if blocked else []))
 
@@ -136,7 +124,7 @@ def _blocked(entry: DigestEntry) -> str:
 
 def _fallback(digest: Digest) -> str:
     per_environment = ", ".join(
-        f"{len(entries):,} in {environment}" for environment, entries in digest.environments
+        f"{environment.total:,} in {environment.name}" for environment in digest.environments
     )
     return clip(f"Gatekeeper digest: {digest.total:,} waiting ({per_environment})", FALLBACK)
 

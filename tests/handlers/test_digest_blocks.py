@@ -10,9 +10,16 @@ import pytest
 
 from bot.blockkit import MESSAGE_BLOCKS_MAX, message_problems
 from bot.domain.promotion import CandidateState
-from bot.services.digests import Digest, DigestEntry, ThreadRef
+from bot.services.digests import (
+    DIGEST_LINES,
+    Digest,
+    DigestEntry,
+    EnvironmentDigest,
+    ThreadRef,
+    lines_per_environment,
+)
 from bot.services.reminders import Reminder
-from handlers.blocks.digest import DIGEST_LINES, digest_message, permalink, reminder_message
+from handlers.blocks.digest import digest_message, permalink, reminder_message
 from tests.conftest import NOW
 
 WORKSPACE = "https://acme.slack.com/"
@@ -42,7 +49,21 @@ def entry(n: int, target: str = "production", **changes: object) -> DigestEntry:
 
 
 def digest(*environments: tuple[str, list[DigestEntry]]) -> Digest:
-    return Digest("C0ML00001", NOW, tuple((env, tuple(entries)) for env, entries in environments))
+    """The digest ``read_digest`` would make of these candidates: all counted, its choice shown."""
+    quotas = lines_per_environment([len(entries) for _, entries in environments])
+    return Digest(
+        "C0ML00001",
+        NOW,
+        tuple(
+            EnvironmentDigest(
+                env,
+                sum(e.state is CandidateState.PENDING for e in entries),
+                sum(e.state is CandidateState.BLOCKED for e in entries),
+                tuple(entries[:quota]),
+            )
+            for (env, entries), quota in zip(environments, quotas, strict=True)
+        ),
+    )
 
 
 def texts(message_blocks: list[dict[str, object]]) -> str:
@@ -145,6 +166,32 @@ def test_ten_thousand_candidates_fit_one_message_and_the_rest_are_counted_per_en
     assert f"… and {9_990 - (DIGEST_LINES - 10):,} more in `staging`" in body
     assert "more in `production`" not in body
     assert "*10,000* pending · *0* blocked" in body
+    assert message.text == "Gatekeeper digest: 10,000 waiting (9,990 in staging, 10 in production)"
+
+
+def test_counts_are_the_digests_own_not_those_of_the_lines_it_shows() -> None:
+    staging = tuple(entry(n, "staging") for n in range(1, DIGEST_LINES - 9))
+    blocked = tuple(entry(n, state=CandidateState.BLOCKED) for n in range(41, 51))
+    message = digest_message(
+        Digest(
+            "C0ML00001",
+            NOW,
+            (
+                EnvironmentDigest("staging", 9_970, 20, staging),
+                EnvironmentDigest("production", 0, 10, blocked),
+            ),
+        ),
+        workspace_url=WORKSPACE,
+    )
+
+    assert message_problems(message.payload()) == []
+    assert len(candidate_lines(message.blocks)) == DIGEST_LINES
+    body = texts(message.blocks)
+    assert "*9,970* pending · *30* blocked" in body
+    assert "(9,970 pending, 20 blocked)" in body
+    assert f"… and {9_990 - (DIGEST_LINES - 10):,} more in `staging`" in body
+    assert "(10 blocked)" in body
+    assert "more in `production`" not in body
     assert message.text == "Gatekeeper digest: 10,000 waiting (9,990 in staging, 10 in production)"
 
 
