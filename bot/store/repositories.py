@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -446,13 +446,20 @@ class Outbox:
 
     def due(self, now: datetime, limit: int = 100) -> list[OutboxRow]:
         """The oldest undelivered message of each ordering key, if it is due."""
-        pending = self._session.scalars(
-            select(OutboxRow).where(OutboxRow.delivered_at.is_(None)).order_by(OutboxRow.id)
+        # Found in SQL: a backlog (Slack away for a while) must not be loaded on every pass.
+        heads = (
+            select(func.min(OutboxRow.id))
+            .where(OutboxRow.delivered_at.is_(None))
+            .group_by(OutboxRow.ordering_key)
         )
-        heads: dict[str, OutboxRow] = {}
-        for row in pending:
-            heads.setdefault(row.ordering_key, row)
-        return [row for row in heads.values() if row.deliver_after <= now][:limit]
+        return list(
+            self._session.scalars(
+                select(OutboxRow)
+                .where(OutboxRow.id.in_(heads), OutboxRow.deliver_after <= now)
+                .order_by(OutboxRow.id)
+                .limit(limit)
+            )
+        )
 
     def delivered(self, row: OutboxRow, now: datetime) -> None:
         row.delivered_at = now
