@@ -27,6 +27,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web import SlackResponse
 from sqlalchemy import select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot.metrics import PERMANENT_FAILURE_MARK, SLACK_API_CALLS, SLACK_API_RETRIES
 from bot.store.models import OutboxRow
@@ -49,6 +50,9 @@ CARD_WAIT = timedelta(seconds=5)
 PERMANENT_BACKOFF = timedelta(hours=1)
 #: How long a claimed row is left to its sender; longer than any send, retries included.
 CLAIM = timedelta(minutes=5)
+#: How long Slack's answer is held, recording it again and again, while the database is away.
+#: The row stays claimed meanwhile, so nothing sends it twice; past this the claim runs out.
+RECORD_PATIENCE = timedelta(minutes=4)
 
 _REFERENCES = {"_thread_of": "thread_ts", "_update_of": "ts"}
 _PRIVATE_KEYS = frozenset({"_remember_as", *_REFERENCES})
@@ -139,9 +143,18 @@ class _Progress:
 
 
 def deliver_due(
-    unit_of_work: Callable[[], UnitOfWork], client: WebClient, now: datetime, limit: int = 50
+    unit_of_work: Callable[[], UnitOfWork],
+    client: WebClient,
+    now: datetime,
+    limit: int = 50,
+    *,
+    clock: Callable[[], datetime] | None = None,
 ) -> DeliveryReport:
-    """Send up to ``limit`` due outbox messages to Slack, in order per key; keep what fails."""
+    """Send up to ``limit`` due outbox messages to Slack, in order per key; keep what fails.
+
+    ``clock`` dates each answer as it comes (else all are dated ``now``): a pass can take longer
+    than the Retry-After it is told, and the wait counts from Slack's answer, not the pass's start.
+    """
     progress = _Progress()
     while progress.attempted < limit:
         batch = _claim_due(unit_of_work, now, limit - progress.attempted, progress)
@@ -151,15 +164,16 @@ def deliver_due(
         waiting: dict[str, _Setback] = {}
         for message in batch:
             outcome = waiting.get(message.method) or _send(client, message)
+            answered = now if clock is None else max(clock(), now)
             if isinstance(outcome, _Setback):
                 if outcome.rate_limited:
                     waiting.setdefault(message.method, outcome)
                 if not outcome.permanent:
                     SLACK_API_RETRIES.labels(message.method).inc()
-                _record_setback(unit_of_work, message.outbox_id, outcome, now)
-                progress.note(message.outbox_id, message.method, outcome, now)
+                _until_recorded(_record_setback, unit_of_work, message.outbox_id, outcome, answered)
+                progress.note(message.outbox_id, message.method, outcome, answered)
             else:
-                _record_sent(unit_of_work, message, outcome, now)
+                _until_recorded(_record_sent, unit_of_work, message, outcome, answered)
                 progress.sent += 1
     return progress.report()
 
@@ -286,6 +300,30 @@ def _backoff(attempts: int) -> timedelta:
     return min(FIRST_BACKOFF * (1 << min(attempts, 16)), MAX_BACKOFF)
 
 
+def _until_recorded(record: Callable[..., None], *args: Any) -> None:
+    """Record what Slack answered, waiting for a database that went away meanwhile.
+
+    Giving up would leave the row claimed though Slack has the message: its key would wait out
+    the claim, and the message would then be sent a second time.
+    """
+    deadline = time.monotonic() + RECORD_PATIENCE.total_seconds()
+    pause = 0.1
+    while True:
+        try:
+            record(*args)
+            return
+        except (OperationalError, InterfaceError) as error:
+            if time.monotonic() >= deadline:
+                raise
+            logger.warning(
+                "recording what Slack answered failed (%s); trying again in %.1f s",
+                type(error).__name__,
+                pause,
+            )
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+
+
 def _record_sent(
     unit_of_work: Callable[[], UnitOfWork],
     message: _Message,
@@ -363,7 +401,7 @@ def deliver_candidate_now(
             return set_back[0]  # each was tried and put off: no point waiting here for it
         if time.monotonic() >= deadline:
             return f"not delivered within {within:g} s"
-        if deliver_due(unit_of_work, client, now, limit=1).attempted == 0:
+        if deliver_due(unit_of_work, client, now, limit=1, clock=clock).attempted == 0:
             time.sleep(0.1)  # claimed by another process, or waiting for its card: look again
 
 
@@ -418,7 +456,7 @@ class DeliveryLoop:
             # Cleared before the pass: a wake() during it makes the next pass start at once.
             self._woken.clear()
             try:
-                deliver_due(self._unit_of_work, self._client, self._clock())
+                deliver_due(self._unit_of_work, self._client, self._clock(), clock=self._clock)
             except Exception:
                 # The database may be away for a moment; the messages wait in it, so go on.
                 logger.exception("delivering the outbox failed; trying again shortly")
