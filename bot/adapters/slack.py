@@ -14,6 +14,9 @@ from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 
 from bot.domain.errors import GatekeeperError
 
@@ -23,13 +26,40 @@ logger = logging.getLogger(__name__)
 MEMBERSHIP_TTL_S = 60.0
 
 
+#: The longest Retry-After waited out inside a call (once, plus up to 1 s of jitter). A longer
+#: one is the caller's to keep: the outbox stores the message and its due time, and a request
+#: has Slack's 3 seconds to answer.
+SHORT_RATE_LIMIT_S = 1
+
+
+class ShortRateLimitRetryHandler(RateLimitErrorRetryHandler):
+    """Retries a 429 only when Slack asks for a short wait; otherwise the 429 is the answer."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        waits = [values[0] for name, values in response.headers.items()
+                 if name.lower() == "retry-after" and values]  # fmt: skip
+        try:
+            return int(waits[0]) <= SHORT_RATE_LIMIT_S
+        except (IndexError, ValueError):
+            return False
+
+
 def make_web_client(token: str, base_url: str) -> WebClient:
     """A Web API client that waits out short rate limits and reconnects once on a dropped line."""
     return WebClient(
         token=token,
         base_url=base_url,
         retry_handlers=[
-            RateLimitErrorRetryHandler(max_retry_count=2),
+            ShortRateLimitRetryHandler(max_retry_count=1),
             ConnectionErrorRetryHandler(),
         ],
     )

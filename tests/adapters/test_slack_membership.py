@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -11,7 +12,12 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
 )
 
-from bot.adapters.slack import MembershipUnavailable, SlackMembership, make_web_client
+from bot.adapters.slack import (
+    MembershipUnavailable,
+    ShortRateLimitRetryHandler,
+    SlackMembership,
+    make_web_client,
+)
 from bot.domain.approvals import is_member
 from bot.domain.errors import GatekeeperError
 from bot.emulator import SlackEmulator
@@ -148,12 +154,25 @@ def test_slack_unreachable_is_a_message_for_the_person(slack: SlackEmulator) -> 
         membership.members(LEADS)
 
 
-def test_the_bots_client_waits_out_a_rate_limit(slack: SlackEmulator) -> None:
+def test_the_bots_client_waits_out_a_short_rate_limit(slack: SlackEmulator) -> None:
     client = make_web_client(BOT_TOKEN, slack.api_url)
-    slack.rate_limit("usergroups.users.list", retry_after=0, times=2)
+    slack.rate_limit("usergroups.users.list", retry_after=0, times=1)
 
     assert SlackMembership(client).members(LEADS) == {LEAD, SRE}
-    assert [c.status for c in slack.workspace.calls_to("usergroups.users.list")] == [429, 429, 200]
+    assert [c.status for c in slack.workspace.calls_to("usergroups.users.list")] == [429, 200]
+
+
+def test_the_bots_client_does_not_sleep_through_a_long_rate_limit(slack: SlackEmulator) -> None:
+    # A press waits on this call, and Slack gives a press 3 seconds: a 30 s wait is not waited.
+    client = make_web_client(BOT_TOKEN, slack.api_url)
+    slack.rate_limit("usergroups.users.list", retry_after=30, times=1)
+
+    started = time.monotonic()
+    with pytest.raises(MembershipUnavailable):
+        SlackMembership(client).members(LEADS)
+
+    assert time.monotonic() - started < 1.0
+    assert [c.status for c in slack.workspace.calls_to("usergroups.users.list")] == [429]
 
 
 def test_the_bots_client_is_pointed_and_armed(slack: SlackEmulator) -> None:
@@ -162,6 +181,7 @@ def test_the_bots_client_is_pointed_and_armed(slack: SlackEmulator) -> None:
     assert client.base_url == slack.api_url
     assert client.auth_test()["ok"]
     rate, connection = client.retry_handlers
+    assert isinstance(rate, ShortRateLimitRetryHandler)
     assert isinstance(rate, RateLimitErrorRetryHandler)
-    assert rate.max_retry_count == 2
+    assert rate.max_retry_count == 1
     assert isinstance(connection, ConnectionErrorRetryHandler)
