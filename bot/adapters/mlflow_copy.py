@@ -213,11 +213,7 @@ class _Server:
 
     def promoted_version(self, name: str, promotion_id: str, source_version: str) -> str | None:
         """The version an earlier attempt of this promotion registered, if it got that far."""
-        # The filter language has no escapes: quote with whichever quote the value lacks.
-        quote = "'" if "'" not in promotion_id else '"'
-        if quote in promotion_id:
-            raise ValueError(f"promotion id {promotion_id!r} holds both kinds of quote")
-        query = f"tags.`{PROMOTION_ID_TAG}` = {quote}{promotion_id}{quote}"
+        query = f"tags.`{PROMOTION_ID_TAG}` = {_quoted(promotion_id)}"
         found = self.ask(lambda: self.client.search_model_versions(query))
         versions = [
             int(candidate.version)
@@ -335,6 +331,7 @@ class _Transfer:
             logged = src.ask(lambda: src.client.get_logged_model(source_model_id), lambda: None)
         experiment_id = dst.experiment(self._experiment_name(run, logged))
         lineage = {key: value for key, value in tags.items() if key.startswith(LINEAGE_TAG)}
+        self._abandon_earlier(experiment_id, lineage[PROMOTION_ID_TAG])
         run_tags = {**_run_tags(run), **lineage}
         made = dst.ask(
             lambda: dst.client.create_run(
@@ -428,6 +425,22 @@ class _Transfer:
         found = src.ask(lambda: src.client.get_experiment(experiment_id), lambda: None)
         return str(found.name) if found is not None else None
 
+    def _abandon_earlier(self, experiment_id: str, promotion_id: str) -> None:
+        """Mark failed what earlier attempts of this promotion left: a process killed mid-copy
+        never reached ``_abandon``, and no version uses their runs (none was found)."""
+        dst = self.target
+        query = (
+            f"tags.`{PROMOTION_ID_TAG}` = {_quoted(promotion_id)} and attributes.status != 'FAILED'"
+        )
+        for earlier in dst.ask(lambda: dst.client.search_runs([experiment_id], query)):
+            run_id = str(earlier.info.run_id)
+            made_by = f"source_run_id = '{run_id}'"
+            models = dst.ask(
+                partial(dst.client.search_logged_models, [experiment_id], filter_string=made_by)
+            )
+            # One LoggedModel per attempt: this class makes it, with the run.
+            self._abandon(run_id, str(models[0].model_id) if models else None)
+
     def _abandon(self, run_id: str, model_id: str | None) -> None:
         """Mark what an interrupted copy left behind as failed; never hide the first error."""
         dst = self.target
@@ -437,6 +450,14 @@ class _Transfer:
             dst.client.update_run(run_id, status="FAILED")
         except Exception:
             logger.warning("could not mark run %s in %s failed", run_id, dst.url, exc_info=True)
+
+
+def _quoted(value: str) -> str:
+    """A value for MLflow's filter language, which has no escapes: in whichever quote it lacks."""
+    quote = "'" if "'" not in value else '"'
+    if quote in value:
+        raise ValueError(f"{value!r} holds both kinds of quote")
+    return f"{quote}{value}{quote}"
 
 
 def _version_tags(found: ModelVersion, lineage: Mapping[str, str]) -> dict[str, str]:

@@ -199,6 +199,44 @@ def test_a_restarted_promotion_finds_its_copy_instead_of_making_another(
     assert sorted(v.version for v in versions) == ["1", "2"]
 
 
+def test_a_restarted_promotion_marks_what_its_killed_attempts_left_failed(
+    dev: Server, staging: Server, churn: SourceVersion
+) -> None:
+    tags = lineage()
+    source_run = dev.client.get_run(churn.run_id)
+    name = dev.client.get_experiment(source_run.info.experiment_id).name
+    found = staging.client.get_experiment_by_name(name)
+    experiment = found.experiment_id if found else staging.client.create_experiment(name)
+
+    def attempt(promotion_id: str, finished: bool) -> tuple[str, str]:
+        # What a copy killed by SIGKILL leaves: a run and a LoggedModel, no version.
+        run = staging.client.create_run(experiment, tags={PROMOTION_ID_TAG: promotion_id})
+        model = staging.client.create_logged_model(
+            experiment, source_run_id=run.info.run_id, tags={PROMOTION_ID_TAG: promotion_id}
+        )
+        if finished:  # killed between the run's end and the version's registration
+            staging.client.finalize_logged_model(model.model_id, "READY")
+            staging.client.update_run(run.info.run_id, status="FINISHED")
+        return run.info.run_id, model.model_id
+
+    killed = [attempt(tags[PROMOTION_ID_TAG], finished) for finished in (False, True)]
+    elsewhere = attempt(uuid.uuid4().hex, False)  # another promotion's, still under way
+
+    target = unique("churn-staging")
+    version = MlflowCopier().copy_version(
+        dev.url, churn.name, churn.version, staging.url, target, tags
+    )
+
+    status = {run: staging.client.get_run(run).info.status for run, _ in [*killed, elsewhere]}
+    models = {model: str(staging.client.get_logged_model(model).status)
+              for _, model in [*killed, elsewhere]}  # fmt: skip
+    assert [status[run] for run, _ in killed] == ["FAILED", "FAILED"]
+    assert [models[model] for _, model in killed] == ["FAILED", "FAILED"]
+    assert (status[elsewhere[0]], models[elsewhere[1]]) == ("RUNNING", "PENDING")
+    copied = staging.client.get_model_version(target, version)
+    assert staging.client.get_run(copied.run_id).info.status == "FINISHED"
+
+
 def test_within_one_server_the_version_is_copied_as_copy_model_version_does(
     dev: Server, churn: SourceVersion
 ) -> None:

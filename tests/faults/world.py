@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import tempfile
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -145,31 +146,60 @@ class Arranged:
     version: str
     digest: str
     snapshot_sha256: str
+    #: The snapshot's path under each environment's store.
+    snapshot: str
+    #: The version's one artifact (a file name) and its sha256.
+    weights: str
+    weights_sha256: str
 
 
 def arrange(world: World, sizes: Sizes) -> Arranged:
     """Push the image, write the snapshot, register the dev version, request it for staging."""
+    [arranged] = arrange_many(world, [sizes])
+    return arranged
+
+
+def arrange_many(world: World, sizes: Sequence[Sizes]) -> list[Arranged]:
+    """A dev version per entry of ``sizes``, each with a bundle of its own (image, snapshot,
+    weights), requested for staging in that order: the oldest candidate comes first."""
+    client = world.dev
+    client.create_registered_model(world.dev_name)
+    experiment = client.create_experiment(f"faults-{world.tag}")
+    config = world.config
+    registries = {
+        n: MlflowRegistry(n, s.mlflow, s.model_name) for n, s in config.environments.items()
+    }
+    notifier = SlackNotifier(lambda m: config.model(m).channel, config.policy_for)
+    requests = Requests(config, registries, world.uow, notifier)
+    return [_arrange_one(world, requests, experiment, n, s) for n, s in enumerate(sizes)]
+
+
+def _arrange_one(
+    world: World, requests: Requests, experiment: str, n: int, sizes: Sizes
+) -> Arranged:
+    # The first keeps the names single-promotion tests (and their kill moments) look for.
+    suffix = "" if n == 0 else f"-{n}"
     pusher = Pusher(world.source.url)
     try:
         if sizes.image > MB:
-            packed = world.root / "layer.tar.gz"
+            packed = world.root / f"layer{suffix}.tar.gz"
             image = pusher.large_image(world.dev_repository, packed, sizes.image)
             packed.unlink()
         else:
-            image = pusher.image(world.dev_repository, [layer(sizes.image, world.tag)])
+            image = pusher.image(world.dev_repository, [layer(sizes.image, world.tag + suffix)])
     finally:
         pusher.close()
-    snapshot = world.dev_store / "train" / "2026-11.csv"
+    relative = f"train/2026-11{suffix}.csv"
+    snapshot = world.dev_store / relative
     snapshot_sha256 = fill(snapshot, sizes.snapshot)
     bundle = {
         "gatekeeper.image.serving": f"{world.source.host}/{image.repository}@{image.digest}",
         "gatekeeper.snapshot.train": f"{snapshot.as_uri()}#sha256={snapshot_sha256}",
     }
-    weights = world.root / "model" / f"weights-{world.tag}.bin"
-    fill(weights, sizes.artifact)
+    weights = world.root / f"model{suffix}" / f"weights-{world.tag}{suffix}.bin"
+    weights_sha256 = fill(weights, sizes.artifact)
     client = world.dev
-    client.create_registered_model(world.dev_name)
-    run = client.create_run(client.create_experiment(f"faults-{world.tag}"))
+    run = client.create_run(experiment)
     client.log_metric(run.info.run_id, "accuracy", 0.93)
     client.log_artifacts(run.info.run_id, str(weights.parent), "model")
     client.set_terminated(run.info.run_id)
@@ -177,17 +207,11 @@ def arrange(world: World, sizes: Sizes) -> Arranged:
         client.create_model_version(world.dev_name, f"{run.info.artifact_uri}/model",
                                     run_id=run.info.run_id, tags=bundle).version
     )  # fmt: skip
-
-    config = world.config
-    registries = {
-        n: MlflowRegistry(n, s.mlflow, s.model_name) for n, s in config.environments.items()
-    }
-    notifier = SlackNotifier(lambda m: config.model(m).channel, config.policy_for)
-    requests = Requests(config, registries, world.uow, notifier)
     candidate = requests.request(Wanted(MODEL, version, None, "staging"), SRE, SRE,
                                  datetime.now(UTC))  # fmt: skip
     assert state(world, candidate) is CandidateState.APPROVED
-    return Arranged(candidate, version, image.digest, snapshot_sha256)
+    return Arranged(candidate, version, image.digest, snapshot_sha256, relative, weights.name,
+                    weights_sha256)  # fmt: skip
 
 
 def fill(path: Path, size: int) -> str:
@@ -270,6 +294,16 @@ def artifacts(uri: str, name: str, version: str) -> dict[str, int]:
                 yield info.path, int(info.file_size or 0)
 
     return dict(walk(""))
+
+
+def artifact_sha256(uri: str, name: str, version: str, path: str) -> str:
+    """The sha256 of one file of a version's artifacts, as its MLflow server serves it."""
+    client = MlflowClient(uri, uri)
+    repository = get_artifact_repository(
+        client.get_model_version_download_uri(name, version), tracking_uri=uri, registry_uri=uri
+    )
+    with tempfile.TemporaryDirectory() as work:
+        return sha256(Path(repository.download_artifacts(path, dst_path=work)))
 
 
 def thread_lines(workspace: Workspace, contains: str) -> list[str]:
