@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from bot.domain.policy import Policy
@@ -89,6 +90,16 @@ class SlackNotifier:
     ) -> None:
         row = uow.candidates.get(candidate_id)
         summary = summarize(row, uow.votes.for_candidate(row.id), self._policy_for(row.target_env))
+        # The card named the champion when the candidate was proposed; another promotion may
+        # have replaced it since. The last word names the champion as it is now.
+        recorded = uow.champions.current(row.model, row.target_env)
+        if recorded is not None and outcome is not CandidateState.PROMOTED:
+            summary = replace(summary, champion_version=recorded.version)
+        elif recorded is not None and recorded.promotion_id is not None:
+            # What the cut-over found under the alias, set by Gatekeeper or by hand.
+            cut_over = uow.promotions.finished_steps(recorded.promotion_id)
+            found = cut_over.get(PromotionStep.CUT_OVER, {}).get("previous")
+            summary = replace(summary, champion_version=found or recorded.previous_version)
         if outcome is CandidateState.PROMOTED:
             line = promoted(summary, duration_s)
         elif outcome is CandidateState.FAILED:

@@ -548,7 +548,7 @@ def _assert_thread(uow: UnitOfWork, candidate_id: int, previous: str | None) -> 
     for line, head in zip(thread, heads, strict=False):
         assert line == head or line.startswith(f"{head} — "), (head, thread)
     assert "is the champion" in thread[-1], thread
-    assert "(was v" not in thread[-1] or f"(was v{previous})" in thread[-1], (previous, thread)
+    assert (f"(was v{previous})" in thread[-1]) == (previous is not None), (previous, thread)
     cut_over = thread[list(S).index(S.CUT_OVER)]
     # The cut-over names the champion it replaced, even when a kill came after the alias moved.
     assert (f"(was v{previous})" in cut_over) == (previous is not None), (previous, cut_over)

@@ -128,6 +128,27 @@ def test_a_failed_step_is_said_in_the_thread_and_the_candidate_fails(
         assert unit.champions.current("churn-classifier", "production").version == "5"  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("fail_at", [None, PromotionStep.COPY_IMAGES])
+def test_the_last_word_names_the_champion_as_it_is_not_as_it_was_at_proposal(
+    slack: SlackEmulator, uow: Callable[[], UnitOfWork], fail_at: PromotionStep | None
+) -> None:
+    promotions, candidate_id = _run(uow, FakeEngine(fail_at=fail_at))
+    with uow() as unit:  # another candidate, v9, was promoted while this one waited
+        unit.champions.record("churn-classifier", "production", "9", cause="promotion",
+                              actor=SRE, now=NOW)  # fmt: skip
+        unit.commit()
+
+    promotions.promote(candidate_id)
+
+    last = _thread(slack, uow)[-1]
+    if fail_at is None:
+        assert "is the champion in" in last
+        assert "(was v9)" in last
+    else:
+        assert "v9 is still the champion" in last
+    assert "v5" not in last
+
+
 def test_rollback_is_for_the_named_people_and_returns_the_previous_champion(
     slack: SlackEmulator, uow: Callable[[], UnitOfWork], engine: Engine
 ) -> None:
