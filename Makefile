@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system apt helm demo test lint unit clean
+.PHONY: install system apt helm demo test lint unit bench clean
 
 install: $(STAMP)
 
@@ -63,6 +63,10 @@ unit: $(STAMP) system $(HELM)
 	$(BIN)/pytest -n $(JOBS) --dist loadfile
 
 test: lint unit
+
+# On demand, never in CI: each benchmark beside its baseline from the same run (see README).
+bench: $(STAMP) system
+	$(BIN)/python -m tests.benchmarks $(BENCH)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

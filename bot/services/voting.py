@@ -65,9 +65,8 @@ def cast_vote(
     """
     subject = f"candidate:{candidate_id}"
     with unit_of_work().reading() as uow:
-        peek = uow.candidates.get(candidate_id)
-        policy = policy_for(peek.target_env)
-    override_by = frozenset(peek.verdict.get("override_by", ()))
+        target_env, override_by = uow.candidates.approvers_of(candidate_id)
+    policy = policy_for(target_env)
     known = resolve_membership(voter, policy.approvers | override_by, membership)
 
     with unit_of_work() as uow:
@@ -80,8 +79,8 @@ def cast_vote(
             vote = Vote(voter, decision, reason, now)
             uow.votes.add(candidate_id, vote, now)
         except VoteRefused as refused:
-            uow.session.rollback()
-            uow.session.begin()
+            # Nothing was written (a vote the database refused went with its savepoint): the
+            # refusal's audit row joins the same transaction.
             uow.audit.append(
                 voter,
                 "vote.refused",

@@ -127,6 +127,18 @@ class Candidates:
             raise CandidateNotFound(f"there is no candidate #{candidate_id}")
         return row
 
+    def approvers_of(self, candidate_id: int) -> tuple[str, frozenset[str]]:
+        """Where the candidate goes, and who may override its block: two columns, not the row."""
+        found = self._session.execute(
+            select(CandidateRow.target_env, CandidateRow.verdict).where(
+                CandidateRow.id == candidate_id
+            )
+        ).one_or_none()
+        if found is None:
+            raise CandidateNotFound(f"there is no candidate #{candidate_id}")
+        target_env, verdict = found
+        return target_env, frozenset(verdict.get("override_by", ()))
+
     def find_live(self, model: str, version: str, target_env: str) -> CandidateRow | None:
         return self._session.scalars(
             select(CandidateRow).where(
