@@ -7,9 +7,12 @@ served the same way in both modes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from slack_bolt import App, BoltRequest
+from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.request import payload_utils
+from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -37,14 +40,22 @@ def create_web_app(
         "slack": _slack_check(gatekeeper, socket_connected),
     }
 
+    def dispatch(body: bytes, query: str, headers: dict[str, str | Sequence[str]]) -> BoltResponse:
+        # Parsing the body (a block_actions payload carries the whole message) is work too:
+        # off the event loop with the rest.
+        text = body.decode("utf-8", errors="replace")
+        try:
+            bolt_request = BoltRequest(body=text, query=query, headers=headers)
+            _read_as_bolt_does(bolt_request.body)
+        except Exception:  # Bolt's reading of the body trips over any shape Slack never sends
+            return _unreadable(gatekeeper, text, headers)
+        return slack_app.dispatch(bolt_request)
+
     async def slack_events(request: Request) -> Response:
-        bolt_request = BoltRequest(
-            body=(await request.body()).decode("utf-8", errors="replace"),
-            query=request.url.query,
-            headers={k: [v] for k, v in request.headers.items()},
-        )
+        body = await request.body()
+        headers: dict[str, str | Sequence[str]] = {k: [v] for k, v in request.headers.items()}
         # Bolt and the store are synchronous: keep them off the event loop.
-        bolt_response = await run_in_threadpool(slack_app.dispatch, bolt_request)
+        bolt_response = await run_in_threadpool(dispatch, body, request.url.query, headers)
         return Response(
             status_code=bolt_response.status,
             content=bolt_response.body,
@@ -89,6 +100,54 @@ def create_web_app(
             *mlflow_webhook_routes(gatekeeper),
         ]
     )
+
+
+def _read_as_bolt_does(body: dict[str, Any]) -> None:
+    """Raise where Bolt would: its middleware, matchers and logging index Slack's shapes
+    unchecked (an empty ``actions``, a ``view`` that is a list), before any listener or error
+    handler runs."""
+    if any(key in body and not isinstance(body[key], dict) for key in ("event", "view")):
+        raise TypeError("'event' and 'view' are objects")
+    actions = body.get("actions", [])
+    if not (isinstance(actions, list) and all(isinstance(a, dict) for a in actions)):
+        raise TypeError("'actions' is a list of objects")
+    if payload_utils.is_block_actions(body) and not (actions and "action_id" in actions[0]):
+        raise ValueError("a block action without an action_id")
+    for read in _BOLT_READERS:
+        read(body)
+
+
+#: What Bolt reads out of every payload to offer listeners as arguments.
+_BOLT_READERS = (
+    payload_utils.to_action,
+    payload_utils.to_command,
+    payload_utils.to_event,
+    payload_utils.to_message,
+    payload_utils.to_options,
+    payload_utils.to_shortcut,
+    payload_utils.to_step,
+    payload_utils.to_view,
+)
+
+
+def _unreadable(
+    gatekeeper: Gatekeeper, body: str, headers: dict[str, str | Sequence[str]]
+) -> BoltResponse:
+    """A body Bolt could not read, which it reads before checking the signature: 401 as Bolt
+    answers when Slack did not sign it, else 400 (Slack never sends such a body)."""
+    secret = gatekeeper.settings.slack_signing_secret
+    timestamp = _header(headers, "x-slack-request-timestamp")
+    signature = _header(headers, "x-slack-signature")
+    if secret is None or not SignatureVerifier(secret.get_secret_value()).is_valid(
+        body, timestamp, signature
+    ):
+        return BoltResponse(status=401, body={"error": "invalid request"})
+    return BoltResponse(status=400, body={"error": "not a Slack request Gatekeeper can read"})
+
+
+def _header(headers: dict[str, str | Sequence[str]], name: str) -> str:
+    value = headers.get(name, "")
+    return value if isinstance(value, str) else next(iter(value), "")
 
 
 def _slack_check(

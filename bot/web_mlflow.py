@@ -54,7 +54,8 @@ def mlflow_webhook_routes(gatekeeper: Gatekeeper) -> list[Route]:
         now = gatekeeper.now()
         named = request.query_params.get("environment")
         delivery_id = request.headers.get(DELIVERY_ID_HEADER)
-        source = f"mlflow:{(named or '?')[:40]}"
+        # Escaped: a query string may hold characters the audit log's text cannot (NUL).
+        source = f"mlflow:{ascii(named or '?')[1:-1][:40]}"
         try:
             environment = intake.environment_named(named)
             if environment is None:
@@ -125,7 +126,10 @@ async def _body(request: Request) -> bytes:
 def _json(body: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+        # Python reads NaN and Infinity, and nesting until it runs out of stack; neither is JSON
+        # a database keeps.
+        json.dumps(payload, allow_nan=False)
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise _Refused(400, "malformed", "the body is not JSON") from None
     if not isinstance(payload, dict):
         raise _Refused(400, "malformed", "not an MLflow webhook event: the body is not an object")

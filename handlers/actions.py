@@ -6,6 +6,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.bootstrap import Gatekeeper
 from bot.domain.approvals import Decision
@@ -23,12 +24,36 @@ class NoEngine(GatekeeperError):
     pass
 
 
+class PressExpired(GatekeeperError):
+    pass
+
+
+#: Slack's answers to a modal opened with a trigger_id used, expired (3 s) or never issued.
+_SPENT = frozenset({"expired_trigger_id", "exchanged_trigger_id", "invalid_trigger_id"})
+
+
 def _pressed(body: dict[str, Any]) -> ButtonValue:
     return ButtonValue.decode(body["actions"][0].get("value"))
 
 
 def _ack(ack: Ack) -> None:
     ack()
+
+
+def _open(client: WebClient, body: dict[str, Any], view: dict[str, Any]) -> None:
+    """Open ``view`` for the press in ``body``, within the 3 seconds its trigger_id lasts."""
+    spent = PressExpired(
+        "Slack no longer lets Gatekeeper open a dialog for that press; press the button again."
+    )
+    trigger_id = body.get("trigger_id")
+    if not isinstance(trigger_id, str) or not trigger_id:
+        raise spent
+    try:
+        client.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as refused:
+        if refused.response.get("error") in _SPENT:
+            raise spent from None
+        raise
 
 
 def register(app: App, gatekeeper: Gatekeeper) -> None:
@@ -61,11 +86,11 @@ def register(app: App, gatekeeper: Gatekeeper) -> None:
 
     def open_reject_modal(body: dict[str, Any], client: WebClient) -> None:
         shown = summary(gatekeeper.unit_of_work, gatekeeper.policy_for, _pressed(body).candidate_id)
-        client.views_open(trigger_id=body["trigger_id"], view=reject_modal(shown))
+        _open(client, body, reject_modal(shown))
 
     def open_details(body: dict[str, Any], client: WebClient) -> None:
         shown = summary(gatekeeper.unit_of_work, gatekeeper.policy_for, _pressed(body).candidate_id)
-        client.views_open(trigger_id=body["trigger_id"], view=details_modal(shown))
+        _open(client, body, details_modal(shown))
 
     def roll_back(body: dict[str, Any]) -> None:
         if gatekeeper.promotions is None:

@@ -24,6 +24,7 @@ from handlers.promote_command import (
     Request,
     Rollback,
     Status,
+    UsageError,
     parse_promote,
 )
 
@@ -40,7 +41,10 @@ def register(app: App, gatekeeper: Gatekeeper) -> None:
             ack(text=str(error))
 
     def carry_out(body: dict[str, Any]) -> None:
-        command = parse_promote(body.get("text", ""))
+        try:
+            command = parse_promote(body.get("text", ""))
+        except UsageError:
+            return  # the ack said what was wrong
         if isinstance(command, Request | Plan | Rollback):
             tell(gatekeeper, Origin.of(body), carry(gatekeeper, command, Origin.of(body).user))
 

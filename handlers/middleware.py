@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import App, BoltRequest, BoltResponse
 
 from bot.bootstrap import Gatekeeper
-from handlers.context import Origin
+from handlers.context import Origin, slack_id
 
 
 def register(app: App, gatekeeper: Gatekeeper) -> None:
@@ -28,7 +28,7 @@ def register(app: App, gatekeeper: Gatekeeper) -> None:
     def only_our_workspace(
         request: BoltRequest, body: dict[str, Any], next: Callable[[], BoltResponse]
     ) -> BoltResponse:
-        team = Origin.of(body).team or request.context.team_id
+        team = Origin.of(body).team or slack_id(request.context.team_id)
         app_id = body.get("api_app_id")
         foreign = (origin.team_ids and team not in origin.team_ids) or (
             origin.app_id is not None and app_id is not None and app_id != origin.app_id
@@ -40,7 +40,7 @@ def register(app: App, gatekeeper: Gatekeeper) -> None:
                 Origin.of(body).user or "unknown",
                 "request.refused",
                 f"team:{team}",
-                {"why": "workspace or app not configured", "app": app_id},
+                {"why": "workspace or app not configured", "app": slack_id(app_id)},
                 at=gatekeeper.now(),
             )
             uow.commit()

@@ -11,6 +11,7 @@ from bot.domain.approvals import Decision
 from bot.domain.errors import GatekeeperError
 from bot.services.voting import cast_vote
 from handlers.blocks import Action, BlockId, ButtonValue, submitted_reason
+from handlers.context import Origin
 
 
 def register(app: App, gatekeeper: Gatekeeper) -> None:
@@ -23,7 +24,7 @@ def register(app: App, gatekeeper: Gatekeeper) -> None:
                 gatekeeper.policy_for,
                 gatekeeper.membership,
                 value.candidate_id,
-                body["user"]["id"],
+                Origin.of(body).user,
                 Decision.REJECT,
                 gatekeeper.now(),
                 reason=submitted_reason(view["state"]["values"]),

@@ -125,3 +125,46 @@ def test_an_accepted_delivery_is_kept_before_the_answer_and_acted_on_after(
     assert row.outcome == "failed"
     assert row.processed_at is None
     assert "cannot be reached" in (row.detail or "")
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        # Python reads these; a JSON column does not keep them (PostgreSQL refuses NaN).
+        (b'{"entity": "model_version", "action": "created", "data": {"x": NaN}}', "not JSON"),
+        (b'{"entity": "model_version", "action": "created", "data": {"x": 1e999}}', "not JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "not JSON"),  # deeper than Python's stack
+        # The kind is stored as text: a lone surrogate could not be encoded to store it.
+        (b'{"entity": "model_version", "action": "\\ud800", "data": {}}', "not an MLflow name"),
+        (b'{"entity": "' + b"e" * 80 + b'", "action": "created", "data": {}}', "not an MLflow"),
+    ],
+)
+def test_a_body_python_reads_but_no_database_keeps_is_refused(
+    configured: Gatekeeper, body: bytes, said: str
+) -> None:
+    answer = _post(configured, "/webhooks/mlflow?environment=dev", body, _signed(body))
+
+    assert answer.status_code == 400
+    assert said in answer.json()["error"]
+    kept, [audited] = _stored(configured)
+    assert kept == 0
+    assert audited.action == "webhook.refused"
+
+
+@pytest.fixture
+def on_either_database(database_url: str) -> Iterator[Gatekeeper]:
+    yield from _gatekeeper(database_url, SECRET)
+
+
+def test_an_unknown_environment_of_any_spelling_is_refused_and_audited(
+    on_either_database: Gatekeeper,
+) -> None:
+    query = "/webhooks/mlflow?environment=qa%00"  # PostgreSQL keeps no NUL in text
+
+    answer = _post(on_either_database, query, BODY, _signed(BODY))
+
+    assert answer.status_code == 400
+    assert "'qa\\x00' is not on the promotion path" in answer.json()["error"]
+    kept, [audited] = _stored(on_either_database)
+    assert kept == 0
+    assert audited.actor == "mlflow:qa\\x00"

@@ -42,6 +42,9 @@ _HTTP_RETRIES = 2
 _HTTP_BACKOFF_FACTOR = 1
 _HTTP_TIMEOUT_SECONDS = 10
 
+#: MLflow numbers versions from 1 in an INTEGER column (32 bits on PostgreSQL and MySQL): no
+#: version is larger, and asking for one fails the server's query (HTTP 500) instead of "none".
+_MAX_VERSION = 2**31 - 1
 _REFUSED = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED", "CUSTOMER_UNAUTHORIZED"})
 _MISSING = "RESOURCE_DOES_NOT_EXIST"
 _USER_TAG = "mlflow.user"
@@ -83,7 +86,7 @@ class MlflowRegistry:
     def get_version(self, model: str, version: str) -> ModelVersionInfo:
         """The version, or ModelNotFound / VersionNotFound."""
         name = self._registered_name(model)
-        if not (version.isascii() and version.isdigit()):
+        if not (version.isascii() and version.isdigit()) or int(version) > _MAX_VERSION:
             raise VersionNotFound(self._environment, self._url, model, name, version)
 
         def missing() -> NoReturn:

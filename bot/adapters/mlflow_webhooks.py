@@ -96,9 +96,15 @@ def verify(
     offered = [_decoded(part) for part in signature.split()]
     if not any(hmac.compare_digest(expected, digest) for digest in offered if digest is not None):
         raise BadSignature("bad_signature", f"the {SIGNATURE_HEADER} header does not match")
+    not_unix_time = BadSignature(
+        "bad_timestamp", f"the {TIMESTAMP_HEADER} header is not a Unix time"
+    )
     if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
-        raise BadSignature("bad_timestamp", f"the {TIMESTAMP_HEADER} header is not a Unix time")
-    sent = datetime.fromtimestamp(int(timestamp), UTC)
+        raise not_unix_time
+    try:
+        sent = datetime.fromtimestamp(int(timestamp), UTC)
+    except (OverflowError, OSError, ValueError):  # past the year 9999: twelve digits reach 33658
+        raise not_unix_time from None
     if abs(now - sent) > MAX_SKEW:
         raise BadSignature(
             "stale",

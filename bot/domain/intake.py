@@ -9,6 +9,7 @@ further on travels with the copy Gatekeeper makes there, whose champion then ask
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -20,6 +21,8 @@ TAG_SET = "model_version_tag.set"
 ALIAS_CREATED = "model_version_alias.created"
 #: The registry events Gatekeeper subscribes to; MLflow sends nothing else to it.
 SUBSCRIBED = (VERSION_CREATED, TAG_SET, ALIAS_CREATED)
+#: An entity's or an action's name; two of them and a dot fit the 64 characters a kind is kept in.
+_NAME = re.compile(r"[a-z][a-z_]{0,30}")
 
 
 class MalformedEvent(GatekeeperError):
@@ -49,6 +52,10 @@ def parse_event(body: object) -> RegistryEvent:
     for field in ("entity", "action"):
         if not isinstance(body.get(field), str) or not body[field]:
             raise MalformedEvent(f"'{field}' is missing or not text")
+        if not _NAME.fullmatch(body[field]):
+            # MLflow's are lowercase words (model_version_tag, set); the pair is stored as the
+            # event's kind.
+            raise MalformedEvent(f"'{field}' is not an MLflow name, got {body[field][:40]!r}")
     data = body.get("data")
     if not isinstance(data, Mapping):
         raise MalformedEvent("'data' is missing or not an object")

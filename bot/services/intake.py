@@ -181,7 +181,7 @@ class Intake:
         alias = self.config.models[model].champion_alias
         if not worth_a_look(event, self.config.intake.request_alias, alias):
             asked = event.key or event.alias
-            return Result(Outcome.IGNORED, f"{event.kind} ({asked}) asks for nothing")
+            return Result(Outcome.IGNORED, f"{event.kind} ({asked!r}) asks for nothing")
         try:
             info = self.registries[environment].get_version(model, event.version)
         except (ModelNotFound, VersionNotFound) as error:

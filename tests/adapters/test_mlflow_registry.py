@@ -171,7 +171,14 @@ def test_a_missing_model_is_named_with_its_environment_and_url(
 
 @pytest.mark.parametrize(
     ("version", "missing"),
-    [("7", "has no version 7"), ("v1", "has no version 'v1' (versions are whole numbers)")],
+    [
+        ("7", "has no version 7"),
+        ("v1", "has no version 'v1' (versions are whole numbers)"),
+        # Past what MLflow's version column holds: its server fails the query rather than
+        # answering "no such version".
+        (str(2**64), f"has no version {2**64}"),
+        ("9" * 30, f"has no version {'9' * 30}"),
+    ],
 )
 def test_a_missing_version_is_named_with_its_model(
     dev: MlflowRegistry,

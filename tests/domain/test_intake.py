@@ -102,6 +102,14 @@ def test_mlflows_events_are_parsed_field_by_field() -> None:
         ({"action": "created", "data": {}}, "'entity' is missing or not text"),
         ({"entity": "model_version", "action": 3, "data": {}}, "'action' is missing or not text"),
         ({"entity": "model_version", "action": "created"}, "'data' is missing or not an object"),
+        # Kept as the kind entity.action: MLflow's lowercase names only, never past 64 characters
+        # or with text a database cannot store.
+        ({"entity": "model_version", "action": "\ud800", "data": {}},
+         "'action' is not an MLflow name, got '\\ud800'"),
+        ({"entity": "m" * 65, "action": "created", "data": {}},
+         f"'entity' is not an MLflow name, got {'m' * 40!r}"),
+        ({"entity": "model_version\x00", "action": "created", "data": {}},
+         "'entity' is not an MLflow name, got 'model_version\\x00'"),
         ({"entity": "model_version", "action": "created", "data": {"name": "m"}},
          "model_version.created: 'data.version' is missing or not text"),
         ({"entity": "model_version", "action": "created", "data": {"name": "m", "version": 3}},

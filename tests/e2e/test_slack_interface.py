@@ -11,12 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import sqlalchemy as sa
 
 from bot.domain.candidates import Candidate, parse_bundle
 from bot.emulator import Forgery, Message
+from bot.emulator.client import FORM
 from bot.services.candidates import Champion, propose
 from bot.store.migrations import upgrade
 from handlers.blocks import Action
@@ -174,6 +176,32 @@ def test_promote_help_list_status_and_bad_text(bot: Bot) -> None:
     assert "Usage" in garbled
 
 
+def test_a_press_whose_trigger_is_spent_is_told_to_press_again(bot: Bot) -> None:
+    _propose(bot)
+    card = _card(bot)
+    person = bot.person()
+    pressed = person.click(LEAD, CHANNEL, card.ts, Action.DETAILS)
+    assert pressed is not None
+    bot.slack.wait_for(lambda ws: ws.modals(LEAD))
+
+    # The same press again: its trigger_id opened the first modal and opens nothing more.
+    again = person.send("block_actions", pressed.body, pressed.headers["Content-Type"])
+
+    assert again.status == 200
+    assert "press the button again" in _ephemeral_to(bot, LEAD, "press the button again")
+    assert len(bot.slack.workspace.modals(LEAD)) == 1
+    assert "unexpected error" not in bot.log.read_text()
+
+
+def test_text_promote_cannot_read_is_answered_once(bot: Bot) -> None:
+    said = bot.person().slash_command(LEAD, "/promote", "churn-classifier v7 to", channel=CHANNEL)
+
+    assert "Usage" in said.text
+    time.sleep(1)  # what runs after the ack has run
+    told = [e.content.text for e in bot.slack.workspace.ephemerals(CHANNEL, LEAD)]
+    assert len(told) == 1, told
+
+
 def test_home_tab_lists_what_waits_for_me(bot: Bot) -> None:
     _propose(bot)
     _card(bot)
@@ -194,6 +222,46 @@ def test_a_request_not_signed_by_slack_is_refused_and_changes_nothing(
     assert _votes(bot) == []
 
 
+def test_a_body_slack_never_sends_is_refused_plainly_and_changes_nothing(bot: Bot) -> None:
+    _propose(bot)
+    _card(bot)
+    person = bot.person()
+    press = {
+        "type": "block_actions",
+        "user": {"id": LEAD},
+        "api_app_id": "A0GATEKPR",
+        "actions": [{"action_id": Action.APPROVE, "value": '{"v":1,"id":1,"s":"pending"}'}],
+    }
+    bodies = [
+        b"{",
+        b"payload=not-json",
+        urlencode({"payload": "[]"}).encode(),
+        urlencode({"payload": json.dumps({**press, "team": True})}).encode(),
+        urlencode({"payload": json.dumps({**press, "actions": []})}).encode(),
+        urlencode({"payload": json.dumps({"type": "view_submission", "view": 7})}).encode(),
+        json.dumps({"type": "event_callback", "team_id": "T0GATEKPR", "event": None}).encode(),
+    ]
+    for body in bodies:
+        # Bolt reads the body before it checks the signature, and crashed on these (500).
+        unsigned = person.send("raw", body, FORM, forgery=Forgery.MISSING_SIGNATURE)
+        signed = person.send("raw", body, FORM)
+        assert (unsigned.status, signed.status) == (401, 400), body
+        assert "Traceback" not in signed.text
+
+    # A team that is not an object: refused as a stranger's, not a crash.
+    stranger = person.send(
+        "raw", urlencode({"payload": json.dumps({**press, "team": "0"})}).encode(), FORM
+    )
+    assert stranger.status == 200
+    assert "does not serve your workspace" in stranger.text
+    assert _votes(bot) == []
+    with bot.gatekeeper.engine.connect() as connection:
+        refused = connection.execute(
+            sa.text("SELECT subject FROM audit_log WHERE action = 'request.refused'")
+        ).scalars()
+        assert list(refused) == ["team:0"]
+
+
 def test_a_hundred_concurrent_presses_by_one_person_count_once(bot: Bot) -> None:
     _propose(bot)
     card = _card(bot)
@@ -206,6 +274,19 @@ def test_a_hundred_concurrent_presses_by_one_person_count_once(bot: Bot) -> None
         deliveries = list(pool.map(press, range(100)))
     assert all(d is not None and d.status == 200 for d in deliveries)
     assert _votes(bot) == [(LEAD, "approve")]
+
+
+def test_a_home_tab_opened_by_someone_slack_does_not_know_is_not_an_error(bot: Bot) -> None:
+    person = bot.person()
+    for user in ("U0NOBODY1", "not-an-id", None):
+        opened = person.send_event({"type": "app_home_opened", "user": user, "tab": "home"})
+        assert opened.status == 200
+    deadline = time.monotonic() + 10
+    while "Slack refused U0NOBODY1's Home tab: invalid_arguments" not in bot.log.read_text():
+        assert time.monotonic() < deadline, bot.log.read_text()[-3000:]
+        time.sleep(0.1)
+    time.sleep(0.5)  # the other two, had they gone wrong, would have said so by now
+    assert "unexpected error" not in bot.log.read_text()
 
 
 def test_a_retried_event_has_one_effect(bot: Bot) -> None:

@@ -264,6 +264,31 @@ def test_models_gatekeeper_does_not_promote_and_other_events_are_ignored(world: 
     assert world.candidates() == []
 
 
+@pytest.mark.parametrize("odd", ["owner\x00", "\ud800"], ids=["nul", "lone-surrogate"])
+def test_an_event_with_text_no_database_keeps_is_ignored_all_the_same(
+    world: World, odd: str
+) -> None:
+    # The detail kept with the delivery quotes what was asked: PostgreSQL keeps no NUL, and
+    # neither database a lone surrogate (JSON's "\\ud800" reads as one).
+    intake = world.intake()
+    version = world.register()
+    tag = world.deliver(
+        intake, {"name": world.model, "version": version, "key": odd, "value": ""},
+        entity="model_version_tag", action="set",
+    )  # fmt: skip
+    alias = world.deliver(
+        intake, {"name": world.model, "version": version, "alias": odd},
+        entity="model_version_alias", action="created",
+    )  # fmt: skip
+
+    for delivery_id in (tag, alias):
+        result = intake.process(delivery_id)
+        assert result is not None
+        assert result.outcome is Outcome.IGNORED
+        assert world.delivery(delivery_id).processed_at is not None
+        assert "asks for nothing" in (world.delivery(delivery_id).detail or "")
+
+
 def test_the_promote_tag_and_the_request_alias_ask_for_the_next_environment(world: World) -> None:
     intake = world.intake()
     client = world.clients["dev"]
