@@ -33,7 +33,7 @@ from bot.store.database import make_engine, make_session_factory
 from bot.store.models import AuditRow
 from bot.store.repositories import UnitOfWork
 from handlers.notifier import SlackNotifier
-from tests.faults.processes import MlflowProcess, Worker, frozen, launch_mlflow, running_worker
+from tests.faults.processes import MlflowProcess, Worker, frozen, running_worker
 from tests.faults.world import (
     ALIAS,
     BOT_TOKEN,
@@ -65,20 +65,6 @@ PROMOTION_ID_TAG = "gatekeeper.lineage.promotion_id"
 #: Long enough for a worker to start (~3 s here) and reach any step; short enough to fail fast.
 WAIT_S = 60.0
 POLL_S = 0.005
-
-
-@pytest.fixture(scope="module")
-def staging_mlflow(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[MlflowProcess]:
-    """Staging's own MLflow server, so the model copy crosses servers, artifacts and all."""
-    server = launch_mlflow(tmp_path_factory.mktemp("mlflow-staging"))
-    try:
-        request.getfixturevalue("mlflow_server")  # dev's (shared by the session), started meanwhile
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

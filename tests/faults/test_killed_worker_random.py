@@ -39,7 +39,7 @@ from bot.store.database import make_engine
 from bot.store.models import AuditRow, CandidateRow, OutboxRow, PromotionRow, PromotionStepRow
 from bot.store.repositories import UnitOfWork
 from handlers.blocks import step_message
-from tests.faults.processes import MlflowProcess, Worker, launch_mlflow, running_worker
+from tests.faults.processes import MlflowProcess, Worker, running_worker
 from tests.faults.world import (
     ALIAS,
     BOT_TOKEN,
@@ -84,20 +84,6 @@ AIMS = {S.VERIFY: 1, S.COPY_IMAGES: 2, S.COPY_SNAPSHOTS: 2, S.COPY_MODEL: 2, S.C
 _COPIES = {S.COPY_IMAGES, S.COPY_SNAPSHOTS, S.COPY_MODEL}
 #: A kill may delay a candidate, never fail it.
 _ON_THE_WAY = {CandidateState.APPROVED, CandidateState.PROMOTING, CandidateState.PROMOTED}
-
-
-@pytest.fixture(scope="module")
-def staging_mlflow(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[MlflowProcess]:
-    """Staging's own MLflow server, so each model copy crosses servers, artifacts and all."""
-    server = launch_mlflow(tmp_path_factory.mktemp("mlflow-staging"))
-    try:
-        request.getfixturevalue("mlflow_server")  # dev's (shared by the session), started meanwhile
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
