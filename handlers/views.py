@@ -17,6 +17,7 @@ from handlers.context import Origin
 def register(app: App, gatekeeper: Gatekeeper) -> None:
     @app.view(Action.REJECT_MODAL)
     def reject(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        state = view.get("state")
         try:
             value = ButtonValue.decode(view.get("private_metadata"))
             cast_vote(
@@ -27,7 +28,7 @@ def register(app: App, gatekeeper: Gatekeeper) -> None:
                 Origin.of(body).user,
                 Decision.REJECT,
                 gatekeeper.now(),
-                reason=submitted_reason(view["state"]["values"]),
+                reason=submitted_reason(state.get("values") if isinstance(state, dict) else None),
                 notifier=gatekeeper.notifier,
             )
         except GatekeeperError as refused:

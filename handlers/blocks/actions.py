@@ -16,7 +16,9 @@ from bot.domain.promotion import CandidateState
 
 #: Slack's limit on a button's value; private_metadata (3000) is larger, so this bounds both.
 MAX_VALUE = 2000
-_MAX_ID = 2**63 - 1
+#: Candidate ids are INTEGER (32 bits on PostgreSQL): a larger one names no candidate, and
+#: asking the database for it fails instead of finding none.
+_MAX_ID = 2**31 - 1
 
 
 class Action(StrEnum):
@@ -66,7 +68,9 @@ class ButtonValue:
 
     def __post_init__(self) -> None:
         if isinstance(self.candidate_id, bool) or not 0 < self.candidate_id <= _MAX_ID:
-            raise InvalidButtonValue(f"candidate id {self.candidate_id!r} is not a positive id")
+            raise InvalidButtonValue(
+                f"candidate id {self.candidate_id!r} is not a positive id up to {_MAX_ID}"
+            )
 
     def encode(self) -> str:
         return json.dumps(

@@ -54,8 +54,10 @@ def reject_modal(summary: CandidateSummary) -> dict[str, Any]:
     return view.to_dict()
 
 
-def submitted_reason(state_values: Mapping[str, Any]) -> str:
+def submitted_reason(state_values: object) -> str:
     """The reason typed into ``reject_modal``, from a submission's ``view.state.values``."""
+    if not isinstance(state_values, Mapping):
+        return ""
     block = state_values.get(BlockId.REJECT_REASON.value)
     field = block.get(Action.REJECT_REASON.value) if isinstance(block, Mapping) else None
     value = field.get("value") if isinstance(field, Mapping) else None

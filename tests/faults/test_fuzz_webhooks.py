@@ -225,7 +225,11 @@ def _answered_and_unchanged(served: Served, answer: httpx.Response) -> None:
     assert answer.status_code in REFUSED | {202}, f"{answer.status_code}: {answer.text[:500]}"
     no_traceback(answer.content)
     said = answer.json()
-    assert said.get("status") == "accepted" if answer.status_code == 202 else said["error"]
+    if answer.status_code == 202:
+        assert said["status"] == "accepted"
+    else:
+        assert isinstance(said["error"], str)
+        assert said["error"]  # the reason, in words
     assert changes(served, ALLOWED) == []
 
 

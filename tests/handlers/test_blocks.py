@@ -370,7 +370,8 @@ def test_details_modal_has_all_gates_full_digests_and_snapshot_urls() -> None:
     assert f"file:///srv/dev/train.parquet`  `sha256:{SHA}" in text
     assert view["callback_id"] == Action.DETAILS_MODAL
     assert view["title"]["text"] == "Candidate #42"
-    assert details_modal(summary(id=2**62))["title"]["text"] == "Candidate details"
+    # The largest id a button can carry still fits a modal's title (24 characters).
+    assert details_modal(summary(id=2**31 - 1))["title"]["text"] == "Candidate #2147483647"
     fits(view)
 
 
@@ -392,6 +393,7 @@ def test_reject_modal_asks_for_a_reason_and_carries_the_candidate() -> None:
     assert submitted_reason(values) == "too slow"
     assert submitted_reason({}) == ""
     assert submitted_reason({field["block_id"]: "junk"}) == ""
+    assert submitted_reason("junk") == submitted_reason(None) == ""
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from handlers.blocks import Action, ButtonValue, InvalidButtonValue
 
 
 @pytest.mark.parametrize("state", list(CandidateState))
-@pytest.mark.parametrize("candidate_id", [1, 42, 2**63 - 1])
+@pytest.mark.parametrize("candidate_id", [1, 42, 2**31 - 1])
 def test_round_trip(candidate_id: int, state: CandidateState) -> None:
     value = ButtonValue(candidate_id, state)
     encoded = value.encode()
@@ -49,6 +49,8 @@ def test_encoding_is_compact_and_versioned() -> None:
         ('{"v":1,"id":-1,"s":"pending"}', "not a positive id"),
         ('{"v":1,"id":0,"s":"pending"}', "not a positive id"),
         ('{"v":1,"id":' + "9" * 30 + ',"s":"pending"}', "not a positive id"),
+        # Past the id column's 32 bits (PostgreSQL fails the query rather than find nothing).
+        ('{"v":1,"id":2147483648,"s":"pending"}', "not a positive id up to 2147483647"),
         ('{"v":1,"id":"42","s":"pending"}', "not a whole number"),
         ('{"v":1,"id":4.2,"s":"pending"}', "not a whole number"),
         ('{"v":1,"id":true,"s":"pending"}', "not a whole number"),
