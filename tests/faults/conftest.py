@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.faults.fuzzing import Served
 from tests.faults.processes import MlflowProcess, launch_mlflow
 
 
@@ -21,3 +22,12 @@ def staging_mlflow(
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def fuzzed(bots: list[Served]) -> list[Served]:
+    """The bots (each fuzz module's own), each test's examples compared with the state they
+    were in when it started."""
+    for served in bots:
+        served.mark()
+    return bots

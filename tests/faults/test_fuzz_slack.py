@@ -115,14 +115,6 @@ def bots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Served]]:
         yield served
 
 
-@pytest.fixture
-def fuzzed(bots: list[Served]) -> list[Served]:
-    """The bots, each test's examples compared with the state they were in when it started."""
-    for served in bots:
-        served.mark()
-    return bots
-
-
 # --- what the fuzz is made of ------------------------------------------------------------------
 
 #: People who may not vote on the waiting candidate, and IDs nobody has.

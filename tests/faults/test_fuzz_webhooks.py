@@ -109,14 +109,6 @@ def bots(
         yield served
 
 
-@pytest.fixture
-def fuzzed(bots: list[Served]) -> list[Served]:
-    """The bots, each test's examples compared with the state they were in when it started."""
-    for served in bots:
-        served.mark()
-    return bots
-
-
 # --- what the fuzz is made of ------------------------------------------------------------------
 
 #: The events Gatekeeper subscribes to, as MLflow names them.
